@@ -1,0 +1,61 @@
+"""The `specpy` command line: one sub-command per job, each with its own --help."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+# Each entry: name -> (help text, function adding the arguments, function running the command).
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="specpy-demo.obf", help="the .obf file to write (default: %(default)s)")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.out)
+
+
+def _info_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="an .obf or .msr file")
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .info import print_file_summary
+
+    return print_file_summary(args.file)
+
+
+COMMANDS: dict[str, Command] = {
+    "demo": ("write a demo stack to an .obf file and print what reads back", _demo_arguments, _demo),
+    "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specpy", description="SpecPy-compatible microscope stack")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except Exception as error:  # noqa: BLE001 - a CLI reports, it does not dump a traceback
+        from .errors import Error
+
+        if not isinstance(error, (Error, OSError)):
+            raise
+        print(f"specpy {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Writing one stack, whole or while it grows, so that a killed writer leaves a readable file.
+
+A stack becomes visible only when the pointer to it is patched in (8 bytes, after its header,
+data and footer are on disk). After that, nothing live is overwritten:
+- raw data is laid out at its full size at once; a flush writes the new samples in place and then
+  patches the footer's "samples written" (8 bytes);
+- compressed data grows as chunks: each flush appends the new compressed bytes and a new footer
+  after the old one, then patches the header's data length to point at the new footer (8 bytes).
+At every moment the file reads back as the stack up to its last flush, zero-filled beyond.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..dtypes import CODE_OF_DTYPE
+from ..errors import Error, ValidationError
+from ..stack import Stack
+from ..units import DIMENSIONLESS
+from .deflate import BlockDeflater, as_bytes
+from .layout import (
+    DATA_LEN_FIELD,
+    FOOTER_SIZE,
+    MAX_RANK,
+    SAMPLES_WRITTEN_FIELD,
+    STACK_HEADER,
+    STACK_VERSION,
+    StackFooter,
+    StackHeader,
+    pack_dictionary,
+    pack_string,
+)
+from .reader import PARAMETERS_TAG, StackRecord
+
+if TYPE_CHECKING:
+    from .file import File
+
+BLOCK_LIMIT = 262144  # Imspector's flush block sizing (see flush_block_size)
+BLOCK_MIN = 65536
+
+
+def flush_block_size(numpy_shape: tuple[int, ...], itemsize: int) -> int:
+    """The raw bytes between full flushes, chosen as Imspector does so compressed bytes are identical.
+
+    Prefer whole slices of the array between BLOCK_MIN and BLOCK_LIMIT bytes; split a larger slice
+    evenly along the next axis; fall back to equal cuts of at least BLOCK_MIN bytes.
+    """
+    total = itemsize * math.prod(numpy_shape)
+    slice_bytes = [itemsize * math.prod(numpy_shape[i + 1:]) for i in range(len(numpy_shape))]
+    deep = [i for i, s in enumerate(slice_bytes) if s >= BLOCK_MIN]
+    if deep and slice_bytes[deep[-1]] <= BLOCK_LIMIT:
+        return slice_bytes[deep[-1]]
+    split_axis = deep[-1] + 1 if deep else 0
+    above = slice_bytes[deep[-1]] if deep else total
+    count = numpy_shape[split_axis]
+    least = -(-above // BLOCK_LIMIT)
+    parts = next(k for k in range(max(least, 1), count + 1) if count % k == 0)
+    block = count // parts * slice_bytes[split_axis]
+    if block < BLOCK_MIN and parts > 1:
+        cuts = total // above * (above // BLOCK_MIN)
+        block = total // cuts
+    return block
+
+
+class StackWriter:
+    """Writes one stack of a File: `flush(samples)` as the stack fills, `close()` when done.
+
+    Samples count in numpy's C order (the fastest axis first in SpecPy's terms): an acquisition
+    that fills the stack slice by slice flushes the samples of every finished slice.
+    """
+
+    def __init__(self, file: File, stack: Stack, compression: bool):
+        if not isinstance(compression, bool):
+            raise ValidationError(f"compression must be True or False, not {compression!r}")
+        shape = stack.shape()
+        if not 1 <= len(shape) <= MAX_RANK:
+            raise ValidationError(f"an OBF stack has 1..{MAX_RANK} axes; this stack has {len(shape)}")
+        if 0 in shape:
+            raise ValidationError(f"an OBF stack cannot have an empty axis; the stack's shape is {shape}")
+        data = stack.data()
+        self._file = file
+        self._stack = stack
+        self._data = as_bytes(data)
+        self._itemsize = data.dtype.itemsize
+        self._total = data.size
+        self._compression = compression
+        self._block = flush_block_size(data.shape, self._itemsize)
+        self._deflater = BlockDeflater(self._block) if compression else None
+        self._samples = 0
+        self._record: StackRecord | None = None  # set once the stack is on disk
+        self._finished = False
+
+    @property
+    def samples_written(self) -> int:
+        """How many samples (C order) are safely in the file."""
+        return self._samples
+
+    def flush(self, samples: int | None = None) -> None:
+        """Write the samples up to `samples` (default: all) so that the file reads them back."""
+        samples = self._total if samples is None else int(samples)
+        if self._finished:
+            raise Error("this stack is closed; write another stack instead")
+        if not self._samples <= samples <= self._total:
+            raise ValidationError(
+                f"samples written must grow from {self._samples} up to {self._total}, got {samples}"
+            )
+        if samples == self._samples and self._record is not None:
+            return
+        if samples == 0:
+            return  # "0 samples written" would read as "all": a stack appears with its first sample
+        raw = self._data[self._samples * self._itemsize: samples * self._itemsize]
+        if self._deflater is None:
+            self._flush_raw(raw, samples)
+        else:
+            self._flush_compressed(raw, samples)
+        self._samples = samples
+        if samples == self._total:
+            self._finished = True
+        self._file._after_flush()
+
+    def close(self) -> None:
+        """End the stack as far as it was flushed; the rest reads back as zeros."""
+        if self._finished:
+            return
+        if self._deflater is not None and self._record is not None:
+            self._append_chunk(self._deflater.finish(), self._samples)
+            self._file._after_flush()
+        self._finished = True
+
+    # --- raw data: laid out whole, filled in place ---------------------------------------------
+
+    def _flush_raw(self, raw: memoryview, samples: int) -> None:
+        if self._record is None:
+            # The whole data region is laid out now (the unwritten tail is a hole of zeros).
+            self._write_stack(self._file._end, [raw], self._total * self._itemsize, samples)
+        else:
+            self._file._write_at(self._record.data_start + self._samples * self._itemsize, [raw])
+            self._file._sync()
+            self._file._patch(self._record.footer_position + SAMPLES_WRITTEN_FIELD, struct.pack("<Q", samples))
+
+    # --- compressed data: a growing stream, appended as chunks --------------------------------
+
+    def _flush_compressed(self, raw: memoryview, samples: int) -> None:
+        assert self._deflater is not None
+        parts = self._deflater.feed(raw)
+        parts += self._deflater.finish() if samples == self._total else self._deflater.sync()
+        if self._record is None:
+            self._write_stack(self._file._end, parts, sum(map(len, parts)), samples)
+        else:
+            self._append_chunk(parts, samples)
+
+    def _append_chunk(self, parts: list[bytes], samples: int) -> None:
+        record = self._record
+        assert record is not None and self._deflater is not None
+        place = self._file._end
+        logical = self._deflater.compressed_size - sum(map(len, parts))
+        record.chunks.append((logical, place - record.data_start))
+        self._file._write_at(place, parts)
+        footer_at = place + sum(map(len, parts))
+        footer = self._footer_bytes(footer_at, samples, record.chunks)
+        self._file._write_at(footer_at, footer)
+        self._file._sync()
+        record.header.data_len_disk = footer_at - record.data_start
+        record.footer_position = footer_at
+        self._file._patch(record.position + DATA_LEN_FIELD, struct.pack("<Q", record.header.data_len_disk))
+        self._file._end = footer_at + sum(map(len, footer))
+
+    # --- the stack on disk ---------------------------------------------------------------------
+
+    def _write_stack(self, position: int, data_parts: list, data_len: int, samples: int) -> None:
+        stack = self._stack
+        name, description = stack.name().encode("utf-8"), stack.description().encode("utf-8")
+        shape = stack.shape()
+        dtype = np.dtype(stack.type())
+        header = StackHeader(
+            STACK_VERSION, len(shape), shape, stack.lengths(), stack.offsets(), CODE_OF_DTYPE[dtype],
+            int(self._compression), len(name), len(description), data_len, 0,
+        )
+        data_start = position + STACK_HEADER.size + len(name) + len(description)
+        record = StackRecord(position, header, dtype, shape, stack.name(), stack.description(), data_start)
+        footer_at = data_start + data_len
+        footer = self._footer_bytes(footer_at, samples, [])
+        self._file._write_at(position, [header.pack(), name, description, *data_parts])
+        self._file._write_at(footer_at, footer)
+        record.footer_position = footer_at
+        self._file._end = footer_at + sum(map(len, footer))
+        self._record = record
+        self._file._link(record)
+
+    def _footer_bytes(self, position: int, samples: int, chunks: list[tuple[int, int]]) -> list[bytes]:
+        """The footer and its variable part, for a footer placed at `position`."""
+        stack = self._stack
+        rank = len(stack.shape())
+        col_positions = {axis: stack.col_positions(axis) for axis in range(rank) if stack._col_positions.get(axis)}
+        col_labels = {axis: stack.col_labels(axis) for axis in range(rank) if stack.col_labels(axis)}
+        tags = stack.tags()
+        if stack.parameters(""):
+            tags[PARAMETERS_TAG] = json.dumps(stack.parameters(""), separators=(",", ":"))
+        flush_points = self._deflater.flush_points if self._deflater is not None else []
+        variable = [
+            *(pack_string(label) for label in stack.labels()),
+            *(np.asarray(col_positions[axis], "<f8").tobytes() for axis in sorted(col_positions)),
+            *(pack_string(label) for axis in sorted(col_labels) for label in col_labels[axis]),
+            np.asarray(flush_points, "<u8").tobytes(),
+            pack_dictionary(tags),
+            np.asarray(chunks, "<u8").reshape(-1).tobytes(),
+        ]
+        end = position + FOOTER_SIZE + sum(map(len, variable))
+        footer = StackFooter(
+            has_col_positions=[int(axis in col_positions) for axis in range(MAX_RANK)],
+            has_col_labels=[int(axis in col_labels) for axis in range(MAX_RANK)],
+            value_unit=stack._value_unit,
+            axis_units=[*stack._units] + [DIMENSIONLESS] * (MAX_RANK - rank),
+            num_flush_points=len(flush_points),
+            flush_block_size=self._block,
+            tag_dict_len=len(variable[-2]),
+            stack_end_disk=end,
+            stack_end_used_disk=end,
+            samples_written=samples,
+            num_chunk_positions=len(chunks),
+        )
+        return [footer.pack(), *variable]
