@@ -18,14 +18,20 @@ def write(request):
     f = specpy.File(request["path"], mode)
     if request.get("description") is not None:
         f.set_description(request["description"])
+    errors = []
     for item in request["stacks"]:
         stack = specpy.Stack(np.load(item["npy"], allow_pickle=False))
         for key in ("labels", "lengths", "offsets"):
             if key in item:
                 getattr(stack, "set_" + key)(item[key])
-        f.write(stack, bool(item.get("compression", True)))
+        try:
+            f.write(stack, bool(item.get("compression", True)))
+        except RuntimeError as error:  # e.g. rank > 5: written, then the OME export fails
+            if not request.get("tolerate_errors"):
+                raise
+            errors.append(str(error))
     del f
-    return {}
+    return {"errors": errors}
 
 
 def read(request):

@@ -75,14 +75,20 @@ class Oracle:
     def version(self) -> str:
         return self._call({"op": "version"})
 
-    def write(self, path: Path, stacks: list[dict[str, Any]], description: str | None = None, mode: int = 1) -> None:
-        """Write stacks given as dicts: data (array), compression, and optional labels/lengths/offsets."""
+    def write(self, path: Path, stacks: list[dict[str, Any]], description: str | None = None, mode: int = 1,
+              tolerate_errors: bool = False) -> list[str]:
+        """Write stacks given as dicts: data (array), compression, and optional labels/lengths/offsets.
+
+        With `tolerate_errors`, errors of single writes are returned instead of raised.
+        """
         items = []
         for stack in stacks:
             item = {k: v for k, v in stack.items() if k != "data"}
             item["npy"] = self._npy(stack["data"])
             items.append(item)
-        self._call({"op": "write", "path": str(path), "stacks": items, "description": description, "mode": mode})
+        request = {"op": "write", "path": str(path), "stacks": items, "description": description, "mode": mode,
+                   "tolerate_errors": tolerate_errors}
+        return self._call(request)["errors"]
 
     def read(self, path: Path) -> dict[str, Any]:
         """Read a file with the oracle: description and per stack metadata plus `data` (an array)."""
