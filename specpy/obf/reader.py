@@ -166,19 +166,24 @@ def _read_stack(cursor: _Cursor, position: int) -> StackRecord:
     if record.data_start + header.data_len_disk > cursor.size:
         raise cursor.fail(position + 352, f"the stack declares {header.data_len_disk} bytes of data at byte "
                           f"{record.data_start}, past the end of the file at byte {cursor.size}")
+    _check_declared_size(cursor, record)
     if header.version >= 1:
         _read_footer(cursor, record)
-    _check_data_size(cursor, record)
+    _check_raw_length(cursor, record)
     return record
 
 
-def _check_data_size(cursor: _Cursor, record: StackRecord) -> None:
+def _check_declared_size(cursor: _Cursor, record: StackRecord) -> None:
     """The on-disk data must be able to hold what the stack declares: nothing larger is ever allocated."""
     disk = record.header.data_len_disk
     nbytes = record.total_samples * record.dtype.itemsize
     if nbytes > MAX_EXPANSION * disk + 1024:
         raise cursor.fail(record.position + 24, f"the stack declares {nbytes} bytes of data but holds only {disk} "
                           f"bytes; even deflate cannot expand more than {MAX_EXPANSION}:1")
+
+
+def _check_raw_length(cursor: _Cursor, record: StackRecord) -> None:
+    """Raw data must hold every sample the footer says was written."""
     needed = record.samples_written * record.dtype.itemsize
     if not record.header.compression and _logical_length(record) < needed:
         raise cursor.fail(record.position + 352, f"the stack holds {_logical_length(record)} bytes of raw data, "
@@ -232,8 +237,8 @@ def _read_dictionary(cursor: _Cursor, offset: int, length: int) -> dict[str, str
     """Key/value pairs, each a u32-length UTF-8 string, ended by a zero length, within `length` bytes."""
     if length == 0:
         return {}
-    block = _Cursor(cursor.handle, cursor.path, offset + length)  # reads may not leave the block
-    block.read(offset, length, "the tag dictionary")
+    cursor.read(offset, length, "the tag dictionary")  # the block lies in the file
+    block = _Cursor(cursor.handle, cursor.path, offset + length)  # and reads may not leave it
     items: dict[str, str] = {}
     position = offset
     while True:
