@@ -1,0 +1,47 @@
+"""The `specpy` command line: the demo, `info`, and errors as messages with an exit code."""
+
+import subprocess
+import sys
+
+import numpy as np
+
+from specpy import File, Stack
+from specpy.cli import main
+
+
+def test_demo_writes_and_reads_back(tmp_path, capsys):
+    path = tmp_path / "demo.obf"
+    assert main(["demo", "--out", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "beads (synthetic confocal)  uint16  shape [256, 256, 1]" in out
+    assert "x: 256 x 2e-08 m" in out
+    assert "identical to what was written: True" in out
+    with File(path, File.Read) as f:
+        assert f.read(0).parameters("scan/dwell_time") == 10e-6
+
+
+def test_info_reports_partial_stacks_tags_and_units(tmp_path, capsys):
+    path = tmp_path / "p.obf"
+    stack = Stack(np.uint16, [4, 4, 3])
+    stack.set_tag("operator", "ana")
+    stack.set_unit(0, "um")
+    with File(path, File.Write) as f:
+        f.begin_stack(stack).flush(16)
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "partial: 16 of 48 samples written" in out
+    assert "tags: operator" in out
+    assert "axis 0: 4 x 1 1e-06 m" in out
+
+
+def test_errors_are_messages_with_exit_code(tmp_path, capsys):
+    (tmp_path / "bad.obf").write_bytes(b"not an obf file at all, no")
+    assert main(["info", str(tmp_path / "bad.obf")]) == 1
+    assert "not an OBF file" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "missing.obf")]) == 1
+    assert "No such file" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "specpy.cli", "info", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "an .obf or .msr file" in result.stdout
