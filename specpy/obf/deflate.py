@@ -153,16 +153,24 @@ class InflateError(Exception):
     """A compressed stream that does not inflate to what its stack declares (reason in the message)."""
 
 
+def _inflate_raw(source: memoryview, size: int) -> tuple[zlib._Decompress, bytes]:
+    """Raw-inflate at most `size` bytes (one more shows an overrun, which raises)."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        produced = inflater.decompress(source, size + 1)
+    except zlib.error as error:
+        raise InflateError(f"corrupt compressed block: {error}") from None
+    if len(produced) > size:
+        raise InflateError(f"the compressed data inflates past its declared size of {size} bytes")
+    return inflater, produced
+
+
 def _inflate_block(job: tuple[memoryview, memoryview]) -> int:
     """Inflate one full-flush block into `out` exactly; return the adler-32 of what it wrote."""
     source, out = job
-    inflater = zlib.decompressobj(-15)
-    try:
-        produced = inflater.decompress(source, len(out) + 1)
-    except zlib.error as error:
-        raise InflateError(f"corrupt compressed block: {error}") from None
-    if len(produced) != len(out):
-        raise InflateError(f"a compressed block inflates to {len(produced)} bytes, {len(out)} expected")
+    _, produced = _inflate_raw(source, len(out))
+    if len(produced) < len(out):
+        raise InflateError(f"a compressed block ends after {len(produced)} of {len(out)} bytes")
     out[:] = produced
     return zlib.adler32(out)
 
@@ -172,30 +180,20 @@ def inflate_blocks(stream: memoryview, flush_points: list[int], block_size: int,
 
     Raises InflateError if any block is corrupt, inflates to the wrong size, or the checksum fails.
     """
-    starts = [len(ZLIB_HEADER), *flush_points]
-    jobs = []
-    for k, start in enumerate(starts):
-        end = starts[k + 1] if k + 1 < len(starts) else len(stream)
-        raw_start = k * block_size
-        raw_end = min(raw_start + block_size, len(out)) if k + 1 < len(starts) else len(out)
-        jobs.append((stream[start:end], out[raw_start:raw_end], k + 1 == len(starts)))
+    bounds = [len(ZLIB_HEADER), *flush_points, len(stream)]
+    sources = [stream[start:end] for start, end in zip(bounds, bounds[1:])]
+    whole = len(flush_points)
+    targets = [out[k * block_size:(k + 1) * block_size] for k in range(whole)] + [out[whole * block_size:]]
     adler = 1
-    for (source, target, _), block_adler in zip(jobs[:-1], ordered_map(_inflate_block, [j[:2] for j in jobs[:-1]])):
+    for target, block_adler in zip(targets, ordered_map(_inflate_block, zip(sources[:-1], targets[:-1]))):
         adler = adler32_combine(adler, block_adler, len(target))
-    # The last block ends the stream: it carries the final deflate block and the checksum.
-    source, target, _ = jobs[-1]
-    inflater = zlib.decompressobj(-15)
-    try:
-        produced = inflater.decompress(source, len(target) + 1)
-    except zlib.error as error:
-        raise InflateError(f"corrupt compressed block: {error}") from None
-    total = len(out) - len(target) + len(produced)
-    if len(produced) > len(target):
-        raise InflateError(f"the compressed stream inflates past its declared {len(out)} bytes")
-    if len(produced) < len(target) or not inflater.eof:
-        raise InflateError(f"the compressed stream is unfinished: it ends after {total} of {len(out)} bytes")
-    target[:] = produced
-    adler = adler32_combine(adler, zlib.adler32(target), len(target))
+    # The last block ends the stream: the final deflate block, then the checksum.
+    last = targets[-1]
+    inflater, produced = _inflate_raw(sources[-1], len(last))
+    if len(produced) < len(last) or not inflater.eof:
+        raise InflateError(f"the compressed stream is unfinished: it ends before {len(out)} bytes")
+    last[:] = produced
+    adler = adler32_combine(adler, zlib.adler32(last), len(last))
     trailer = inflater.unused_data[:4]
     if len(trailer) != 4 or struct.unpack(">I", trailer)[0] != adler:
         raise InflateError("the checksum of the inflated data does not match the stream's adler-32")
