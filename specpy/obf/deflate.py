@@ -80,7 +80,6 @@ class BlockDeflater:
         self.flush_points: list[int] = []
         self.compressed_size = 0
         self._adler = 1
-        self._fed = 0  # raw bytes fed so far
         self._live: zlib._Compress | None = None  # compressor of the current incomplete block
         self._live_len = 0
         self._live_adler = 1
@@ -89,28 +88,29 @@ class BlockDeflater:
         parts.append(chunk)
         self.compressed_size += len(chunk)
 
-    def feed(self, data: memoryview) -> list[bytes]:
-        """Compress the next raw bytes; return the compressed pieces, in order."""
+    def feed(self, data: memoryview) -> Iterator[bytes]:
+        """Compress the next raw bytes, yielding compressed pieces in order as they are ready."""
         parts: list[bytes] = []
         if self.compressed_size == 0:
             self._emit(parts, ZLIB_HEADER)
         data = memoryview(data).cast("B")
         position = 0
         if self._live is not None:  # complete the block that an earlier call left open
-            take = min(len(data), self.block_size - self._live_len)
-            self._feed_live(parts, data[:take])
-            position = take
+            position = min(len(data), self.block_size - self._live_len)
+            self._feed_live(parts, data[:position])
+        yield from parts
         whole = (len(data) - position) // self.block_size
         blocks = (data[position + k * self.block_size: position + (k + 1) * self.block_size] for k in range(whole))
         for chunk, adler in ordered_map(_deflate_block, blocks):
-            self._emit(parts, chunk)
+            self.compressed_size += len(chunk)
             self._adler = adler32_combine(self._adler, adler, self.block_size)
             self.flush_points.append(self.compressed_size)
+            yield chunk
         position += whole * self.block_size
         if position < len(data):
+            parts = []
             self._feed_live(parts, data[position:])
-        self._fed += len(data)
-        return parts
+            yield from parts
 
     def _feed_live(self, parts: list[bytes], data: memoryview) -> None:
         if self._live is None:

@@ -6,6 +6,7 @@ import json
 import os
 import struct
 import threading
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from ..errors import Error, FileAccessError, FileModeError, FormatError, StackIndexError, ValidationError
@@ -227,14 +228,18 @@ class File:
             self._writer.close()
             self._writer = None
 
-    def _write_at(self, offset: int, parts: list) -> None:
+    def _write_at(self, offset: int, parts: Iterable) -> int:
+        """Write the parts one after the other from `offset`; return how many bytes that was."""
         assert self._handle is not None
         self._handle.seek(offset)
+        total = 0
         for part in parts:
-            view = memoryview(part)
+            view = memoryview(part).cast("B")
+            total += view.nbytes
             while view.nbytes:
                 written = self._handle.write(view)
                 view = view[written:]
+        return total
 
     def _patch(self, offset: int, raw: bytes) -> None:
         self._write_at(offset, [raw])

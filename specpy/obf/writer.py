@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -128,7 +129,7 @@ class StackWriter:
         if self._finished:
             return
         if self._deflater is not None and self._record is not None:
-            self._append_chunk(self._deflater.finish(), self._samples)
+            self._append_chunk(self._compressed(memoryview(b""), final=True), self._samples)
             self._file._after_flush()
         self._finished = True
 
@@ -137,7 +138,7 @@ class StackWriter:
     def _flush_raw(self, raw: memoryview, samples: int) -> None:
         if self._record is None:
             # The whole data region is laid out now (the unwritten tail is a hole of zeros).
-            self._write_stack(self._file._end, [raw], self._total * self._itemsize, samples)
+            self._write_stack(self._file._end, [raw], samples, self._total * self._itemsize)
         else:
             self._file._write_at(self._record.data_start + self._samples * self._itemsize, [raw])
             self._file._sync()
@@ -146,49 +147,56 @@ class StackWriter:
     # --- compressed data: a growing stream, appended as chunks --------------------------------
 
     def _flush_compressed(self, raw: memoryview, samples: int) -> None:
-        assert self._deflater is not None
-        parts = self._deflater.feed(raw)
-        parts += self._deflater.finish() if samples == self._total else self._deflater.sync()
         if self._record is None:
-            self._write_stack(self._file._end, parts, sum(map(len, parts)), samples)
+            self._write_stack(self._file._end, self._compressed(raw, samples == self._total), samples)
         else:
-            self._append_chunk(parts, samples)
+            self._append_chunk(self._compressed(raw, samples == self._total), samples)
 
-    def _append_chunk(self, parts: list[bytes], samples: int) -> None:
+    def _compressed(self, raw: memoryview, final: bool) -> Iterator[bytes]:
+        """The compressed bytes of `raw`, block by block as they are ready, then a sync or the end."""
+        assert self._deflater is not None
+        yield from self._deflater.feed(raw)
+        yield from self._deflater.finish() if final else self._deflater.sync()
+
+    def _append_chunk(self, parts: Iterable[bytes], samples: int) -> None:
+        """Append compressed bytes as a new chunk with a new footer, then switch the header to it."""
         record = self._record
         assert record is not None and self._deflater is not None
         place = self._file._end
-        logical = self._deflater.compressed_size - sum(map(len, parts))
-        record.chunks.append((logical, place - record.data_start))
-        self._file._write_at(place, parts)
-        footer_at = place + sum(map(len, parts))
+        record.chunks.append((self._deflater.compressed_size, place - record.data_start))
+        footer_at = place + self._file._write_at(place, parts)
         footer = self._footer_bytes(footer_at, samples, record.chunks)
-        self._file._write_at(footer_at, footer)
+        self._file._end = footer_at + self._file._write_at(footer_at, footer)
         self._file._sync()
         record.header.data_len_disk = footer_at - record.data_start
         record.footer_position = footer_at
         self._file._patch(record.position + DATA_LEN_FIELD, struct.pack("<Q", record.header.data_len_disk))
-        self._file._end = footer_at + sum(map(len, footer))
 
     # --- the stack on disk ---------------------------------------------------------------------
 
-    def _write_stack(self, position: int, data_parts: list, data_len: int, samples: int) -> None:
+    def _write_stack(self, position: int, data_parts: Iterable, samples: int, data_len: int | None = None) -> None:
+        """Write header, data (streamed), footer; then link the stack in: only now is it visible.
+
+        `data_len` is the data region's size when known (raw); else the bytes the parts hold.
+        """
         stack = self._stack
         name, description = stack.name().encode("utf-8"), stack.description().encode("utf-8")
         shape = stack.shape()
         dtype = np.dtype(stack.type())
         header = StackHeader(
             STACK_VERSION, len(shape), shape, stack.lengths(), stack.offsets(), CODE_OF_DTYPE[dtype],
-            int(self._compression), len(name), len(description), data_len, 0,
+            int(self._compression), len(name), len(description), 0, 0,
         )
         data_start = position + STACK_HEADER.size + len(name) + len(description)
-        record = StackRecord(position, header, dtype, shape, stack.name(), stack.description(), data_start)
-        footer_at = data_start + data_len
+        self._file._write_at(position, [header.pack(), name, description])
+        written = self._file._write_at(data_start, data_parts)
+        header.data_len_disk = written if data_len is None else data_len
+        footer_at = data_start + header.data_len_disk
         footer = self._footer_bytes(footer_at, samples, [])
-        self._file._write_at(position, [header.pack(), name, description, *data_parts])
-        self._file._write_at(footer_at, footer)
+        self._file._end = footer_at + self._file._write_at(footer_at, footer)
+        self._file._patch(position + DATA_LEN_FIELD, struct.pack("<Q", header.data_len_disk))
+        record = StackRecord(position, header, dtype, shape, stack.name(), stack.description(), data_start)
         record.footer_position = footer_at
-        self._file._end = footer_at + sum(map(len, footer))
         self._record = record
         self._file._link(record)
 
