@@ -30,9 +30,22 @@ def _info(args: argparse.Namespace) -> int:
     return print_file_summary(args.file)
 
 
+def _sim_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("arguments", nargs=argparse.REMAINDER,
+                        help="passed to `python -m device_sim`: [rig.toml] [--json] ..., or `fault ...`")
+
+
+def _sim(args: argparse.Namespace) -> int:
+    # The simulator replaces this process (so signals reach it): it and specpy meet only at the wire.
+    import os
+
+    os.execv(sys.executable, [sys.executable, "-m", "device_sim", *args.arguments])
+
+
 COMMANDS: dict[str, Command] = {
     "demo": ("write a demo stack to an .obf file and print what reads back", _demo_arguments, _demo),
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
+    "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),
 }
 
 
@@ -45,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, passed_on = parser.parse_known_args(argv)
+    if args.command == "sim":
+        args.arguments = [*passed_on, *args.arguments]  # options for the simulator, as they came
+    elif passed_on:
+        parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
     try:
         return COMMANDS[args.command][2](args)
     except Exception as error:  # noqa: BLE001 - a CLI reports, it does not dump a traceback

@@ -1,5 +1,8 @@
 """The `specpy` command line: the demo, `info`, and errors as messages with an exit code."""
 
+import json
+import signal
+import socket
 import subprocess
 import sys
 
@@ -45,3 +48,19 @@ def test_errors_are_messages_with_exit_code(tmp_path, capsys):
 def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "specpy.cli", "info", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "an .obf or .msr file" in result.stdout
+
+
+def test_sim_brings_up_the_rig_and_stops_on_sigterm():
+    process = subprocess.Popen([sys.executable, "-m", "specpy.cli", "sim", "--json", "--no-firmware"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        addresses = json.loads(process.stdout.readline())["instruments"]
+        assert {"excitation_laser", "sted_laser", "stage", "scanner", "counter"} <= set(addresses)
+        port = int(addresses["scanner"]["resource"].split("::")[2])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(b"*IDN?\n")
+            assert b"," in connection.recv(256)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        process.stdout.close()

@@ -1,0 +1,1 @@
+"""The simulated instruments, one module per family, each behind its own real endpoint."""

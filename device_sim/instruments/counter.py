@@ -1,0 +1,141 @@
+"""The photon counter: arm for N samples, trigger (scanner pixel clock or *TRG), fetch the
+counts as an IEEE 488.2 definite-length block of little-endian unsigned integers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from device_sim.commands import CommandError
+from device_sim.faults import Faults
+from device_sim.instruments.pixel_clock import PixelClock
+from device_sim.scpi import ScpiDevice
+from device_sim.world import Raster, World
+
+WIRE_TYPES = {"UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4")}
+TRIGGER_WAIT = 10.0  # real seconds FETCh? waits for the trigger of an armed counter
+
+
+@dataclass
+class CounterSettings:
+    """Samples per acquisition, trigger source, gate time for BUS triggers, data format."""
+
+    samples: int = 1
+    source: str = "EXTERNAL"
+    gate: float = 1e-3
+    format: str = "UINT32"
+
+
+class Counter(ScpiDevice):
+    """States: IDLE -> (INIT) ARMED -> (pixel clock or *TRG) RUNNING -> DONE at t_done."""
+
+    TABLE = "counter"
+
+    def __init__(self, world: World, clock_in: PixelClock, faults: Faults | None = None) -> None:
+        """Wire the counter's gate input to the scanner's pixel clock."""
+        self.settings = CounterSettings()
+        self._reset_acquisition()
+        super().__init__(world, faults)
+        self.triggered = threading.Condition(self.lock)
+        clock_in.connect(self.on_frame, self.on_abort)
+
+    def _reset_acquisition(self) -> None:
+        self.state = "IDLE"
+        self.chunks: list[np.ndarray] = []
+        self.collected = 0
+        self.t_done = 0.0
+
+    def done(self) -> bool:
+        """True once a triggered acquisition has all its samples and its last gate has closed."""
+        return self.state == "RUNNING" and self.collected >= self.settings.samples \
+            and self.world.clock.now() >= self.t_done
+
+    def acquiring(self) -> bool:
+        """Armed, or triggered and not done."""
+        return self.state in {"ARMED", "RUNNING"} and not self.done()
+
+    def write_field(self, name: str, value: object) -> None:
+        """Change a setting; refused while acquiring (the data of a finished one stays)."""
+        if self.acquiring():
+            raise CommandError("settings_conflict", f"counter {self.state.lower()}")
+        setattr(self.settings, name, value)
+
+    def do_init(self, _: None) -> None:
+        """INITiate: arm for `samples` samples and wait for the trigger."""
+        if self.acquiring():
+            raise CommandError("init_ignored", f"counter {self.state.lower()}")
+        self._reset_acquisition()
+        self.state = "ARMED"
+
+    def do_abort(self, _: None) -> None:
+        """ABORt: disarm and drop any data."""
+        self._reset_acquisition()
+
+    def do_trigger(self, _: None) -> None:
+        """*TRG / TRIGger: with source BUS, count `samples` gates at the parked beam from now."""
+        if self.settings.source != "BUS" or self.state != "ARMED":
+            raise CommandError("trigger_ignored", f"source {self.settings.source}, {self.state.lower()}")
+        now = self.world.clock.now()
+        self.chunks = [self.world.point_counts(self.settings.samples, self.settings.gate, now)]
+        self.collected = self.settings.samples
+        self.t_done = now + self.settings.samples * self.settings.gate
+        self.state = "RUNNING"
+        self.triggered.notify_all()
+
+    def on_frame(self, raster: Raster, t_start: float) -> None:
+        """A scanner frame: with source EXTERNAL, one sample per pixel until `samples` are taken."""
+        with self.lock:
+            if self.settings.source != "EXTERNAL" or self.state not in {"ARMED", "RUNNING"}:
+                return
+            need = self.settings.samples - self.collected
+            if need <= 0:
+                return
+            counts = self.world.frame(raster, t_start).ravel()[:need]
+            self.chunks.append(counts)
+            self.collected += len(counts)
+            self.t_done = t_start + len(counts) * raster.dwell
+            self.state = "RUNNING"
+            self.triggered.notify_all()
+
+    def on_abort(self, t: float) -> None:
+        """The scanner stopped at t: an acquisition still counting then is lost."""
+        with self.lock:
+            if self.state == "RUNNING" and t < self.t_done:
+                self._reset_acquisition()
+                self.state = "ABORTED"
+
+    def q_fetch(self) -> bytes | str:
+        """FETCh?: wait for the trigger and the end of the acquisition, then the counts."""
+        deadline = time.monotonic() + TRIGGER_WAIT
+        while self.state == "ARMED" and time.monotonic() < deadline and self.server.running:
+            self.triggered.wait(0.1)
+        if self.state in {"IDLE", "ABORTED"} or self.collected == 0:
+            raise CommandError("data_stale", f"no data (counter {self.state.lower()})")
+        if self.collected < self.settings.samples:
+            raise CommandError("data_stale", f"incomplete: {self.collected} of {self.settings.samples}")
+        self.wait_until(self.t_done)
+        counts = np.concatenate(self.chunks)[:self.settings.samples]
+        if self.settings.format == "ASCII":
+            return ",".join(map(str, counts.tolist()))
+        wire = WIRE_TYPES[self.settings.format]
+        return np.minimum(counts, np.iinfo(wire).max).astype(wire).tobytes()
+
+    def q_state(self) -> str:
+        """ACQuisition:STATe?: IDLE, ARMED, RUNNING, DONE or ABORTED."""
+        return "DONE" if self.done() else self.state
+
+    def q_collected(self) -> int:
+        """ACQuisition:POINts?: samples taken so far."""
+        return self.collected
+
+    def busy_until(self) -> float:
+        """*OPC? waits for a triggered acquisition to end."""
+        return self.t_done if self.state == "RUNNING" else 0.0
+
+    def reset(self) -> None:
+        """*RST: disarm, default settings."""
+        self._reset_acquisition()
+        self.settings = CounterSettings()

@@ -1,0 +1,10 @@
+/* firmware.h - entry points of the shutter/filter-wheel controller firmware. */
+#ifndef SWC_FIRMWARE_H
+#define SWC_FIRMWARE_H
+
+/* Put the outputs in their safe state and start homing the wheel. */
+void fw_init(void);
+/* Run one pass: take UART bytes, advance the state machines. Never blocks. */
+void fw_poll(void);
+
+#endif
