@@ -30,6 +30,18 @@ def _info(args: argparse.Namespace) -> int:
     return print_file_summary(args.file)
 
 
+def _db_arguments(parser: argparse.ArgumentParser) -> None:
+    from .targets.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _db(args: argparse.Namespace) -> int:
+    from .targets.cli import run
+
+    return run(args)
+
+
 def _sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arguments", nargs=argparse.REMAINDER,
                         help="passed to `python -m device_sim`: [rig.toml] [--json] ..., or `fault ...`")
@@ -46,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     "demo": ("write a demo stack to an .obf file and print what reads back", _demo_arguments, _demo),
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
     "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),
+    "db": ("analysis database: upgrade the schema, check products against rows, query", _db_arguments, _db),
 }
 
 
