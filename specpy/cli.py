@@ -42,6 +42,24 @@ def _db(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _drivers_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rig", metavar="FILE", help="also check a rig configuration (TOML) and list its devices")
+
+
+def _drivers(args: argparse.Namespace) -> int:
+    from drivers.registry import format_listing, installed_drivers
+
+    print(format_listing(*installed_drivers()))
+    if args.rig:
+        from drivers.rigconfig import load_rig
+
+        rig = load_rig(args.rig)
+        print(f"\nrig {rig.name!r}: {len(rig.devices)} device(s), all checked")
+        for device in rig.devices.values():
+            print(f"  {device.name}: {device.driver.__name__} at {device.resource}")
+    return 0
+
+
 def _sim_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("arguments", nargs=argparse.REMAINDER,
                         help="passed to `python -m device_sim`: [rig.toml] [--json] ..., or `fault ...`")
@@ -56,6 +74,7 @@ def _sim(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "demo": ("write a demo stack to an .obf file and print what reads back", _demo_arguments, _demo),
+    "drivers": ("list the installed instrument drivers; --rig checks a rig file", _drivers_arguments, _drivers),
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
     "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),
     "db": ("analysis database: upgrade the schema, check products against rows, query", _db_arguments, _db),

@@ -1,0 +1,224 @@
+"""Rig configuration in TOML: every device with its driver, resource and options, checked all at once.
+
+    [rig]
+    name = "sted-1"
+
+    [devices.laser]
+    driver = "scpi"                              # entry-point name or dotted path
+    resource = "TCPIP::192.168.1.5::5025::SOCKET"
+    options = { timeout = "500 ms" }
+
+Loading reports every problem in one RigConfigError, each with its line and key in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from specpy.errors import Error, ValidationError
+from specpy.tree.paths import closest
+
+from .base import Driver
+from .registry import DriverNotFound, load_driver
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+_TOP_KEYS = {"rig": "the rig's name and description", "devices": "one table per device"}
+_RIG_KEYS = ("name", "description")
+_DEVICE_KEYS = ("driver", "resource", "options", "description")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rig file: where (line, key) and what."""
+
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        return f"{where} [{self.key}]: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class RigConfigError(Error, ValueError):
+    """A rig file with problems; `problems` lists every one of them."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source, self.problems = source, problems
+        listing = "\n".join(f"  {source}: {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s) in the rig configuration:\n{listing}")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """One checked device: its name, driver class, resource and options (defaults filled in)."""
+
+    name: str
+    driver: type[Driver]
+    resource: str
+    options: dict[str, Any]
+    description: str = ""
+
+    def create(self) -> Driver:
+        """The driver object for this device, not yet connected."""
+        return self.driver(self.resource, name=self.name, **self.options)
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """A checked rig: its name and devices, in file order."""
+
+    name: str
+    devices: dict[str, DeviceConfig] = field(default_factory=dict)
+    description: str = ""
+
+
+class _Locator:
+    """Finds the line of a dotted key in TOML text: table headers, key = value lines, inline tables."""
+
+    _HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?\Z")
+    _PART = r"(?:[A-Za-z0-9_\-]+|\"[^\"]*\"|'[^']*')"  # a bare or quoted key
+    _KEY = re.compile(rf"\s*({_PART}(?:\s*\.\s*{_PART})*)\s*=")
+
+    def __init__(self, text: str):
+        self.lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), 1):
+            header = self._HEADER.match(line)
+            if header and not line.lstrip().startswith("[["):
+                table = self._split(header.group(1))
+                self.lines.setdefault(table, number)
+                continue
+            key = self._KEY.match(line)
+            if key:
+                self.lines.setdefault(table + self._split(key.group(1)), number)
+
+    @staticmethod
+    def _split(dotted: str) -> tuple[str, ...]:
+        parts = re.findall(r"\"[^\"]*\"|'[^']*'|[^.\s]+", dotted)
+        return tuple(p[1:-1] if p[:1] in "\"'" else p for p in parts)
+
+    def line(self, key: tuple[str, ...]) -> int | None:
+        """The line of `key`, or of its nearest enclosing key that has one (inline tables)."""
+        for end in range(len(key), 0, -1):
+            if key[:end] in self.lines:
+                return self.lines[key[:end]]
+        return None
+
+
+class _Checker:
+    """Walks a parsed rig file, collecting every problem with its location."""
+
+    def __init__(self, text: str):
+        self.locate = _Locator(text)
+        self.problems: list[Problem] = []
+
+    def problem(self, key: tuple[str, ...], message: str) -> None:
+        self.problems.append(Problem(self.locate.line(key), ".".join(key), message))
+
+    def unknown_keys(
+        self, table: Mapping[str, Any], allowed: Mapping[str, str] | tuple[str, ...], where: tuple[str, ...]
+    ) -> None:
+        for key in table:
+            if key not in allowed:
+                near = closest(key, list(allowed))
+                hint = f"did you mean {near[0]!r}? " if near else ""
+                self.problem((*where, key), f"unknown key; {hint}allowed: {', '.join(allowed)}")
+
+    def text(self, table: Mapping[str, Any], key: str, where: tuple[str, ...], required: bool) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.problem(where, f"{key!r} is missing")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem((*where, key), f"must be a non-empty string, not {value!r}")
+            return None
+        return value
+
+    def device(self, name: str, table: Any) -> DeviceConfig | None:
+        where = ("devices", name)
+        if not _NAME.match(name):
+            self.problem(where, "a device name starts with a letter or '_' and holds only letters, digits, '_', '-'")
+        if not isinstance(table, Mapping):
+            self.problem(where, "must be a table with driver, resource and options")
+            return None
+        self.unknown_keys(table, _DEVICE_KEYS, where)
+        spec = self.text(table, "driver", where, True)
+        resource = self.text(table, "resource", where, True)
+        description = self.text(table, "description", where, False) or ""
+        options = table.get("options", {})
+        if not isinstance(options, Mapping):
+            self.problem((*where, "options"), f"must be a table, not {options!r}")
+            options = {}
+        driver: type[Driver] | None = None
+        if spec is not None:
+            try:
+                driver = load_driver(spec)
+            except DriverNotFound as error:
+                self.problem((*where, "driver"), str(error))
+        if driver is None:
+            return None
+        if resource is not None:
+            try:
+                driver.check_resource(resource)
+            except ValidationError as error:
+                self.problem((*where, "resource"), str(error))
+                resource = None
+        values, problems = driver.check_options(options)
+        for error in problems:
+            self.problem((*where, "options", getattr(error, "path", "")), str(error))
+        if resource is None or problems:
+            return None
+        return DeviceConfig(name, driver, resource, values, description)
+
+
+def parse_rig(text: str, source: str = "<rig>") -> RigConfig:
+    """Check a rig configuration given as TOML text; RigConfigError lists every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RigConfigError(source, [Problem(None, "", f"not valid TOML: {error}")]) from None
+    check = _Checker(text)
+    check.unknown_keys(data, _TOP_KEYS, ())
+    rig = data.get("rig", {})
+    if not isinstance(rig, Mapping):
+        check.problem(("rig",), "must be a table with name and description")
+        rig = {}
+    check.unknown_keys(rig, _RIG_KEYS, ("rig",))
+    name = check.text(rig, "name", ("rig",), False) or os.path.splitext(os.path.basename(source))[0]
+    devices = data.get("devices")
+    if not isinstance(devices, Mapping) or not devices:
+        check.problem(("devices",), "a rig needs at least one [devices.NAME] table")
+        devices = {}
+    checked: dict[str, DeviceConfig] = {}
+    owners: dict[str, str] = {}
+    for device_name, table in devices.items():
+        device = check.device(device_name, table)
+        if device is None:
+            continue
+        owner = owners.setdefault(device.resource, device_name)
+        if owner != device_name:
+            check.problem(("devices", device_name, "resource"), f"{device.resource!r} is already used by {owner!r}")
+            continue
+        checked[device_name] = device
+    if check.problems:
+        raise RigConfigError(source, check.problems)
+    return RigConfig(name, checked, check.text(rig, "description", ("rig",), False) or "")
+
+
+def load_rig(path: str | os.PathLike[str]) -> RigConfig:
+    """Read and check a rig configuration file."""
+    with open(path, encoding="utf-8") as stream:
+        text = stream.read()
+    return parse_rig(text, os.fspath(path))

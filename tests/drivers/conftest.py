@@ -1,0 +1,59 @@
+"""Fixtures: a loopback SCPI instrument on a real TCP socket, one on a real pty, and a test laser driver."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from drivers import Control
+from drivers.scpi import ScpiInstrument
+from specpy.tree import Bool, Enum, Float
+
+from .loopback import PtyDevice, ScpiServer
+
+
+class LoopbackLaser(ScpiInstrument):
+    """A laser-like instrument as the loopback server implements it."""
+
+    PARAMETERS = {
+        "power": Control(Float(unit="W", min=0.0, max=0.5), get="SOUR:POW?", set="SOUR:POW {}"),
+        "mode": Control(Enum(["cw", "pulsed"]), get="MODE?", set="MODE {}", wire={"cw": "CW", "pulsed": "PULS"}),
+        # Declared wider than the instrument allows (1 Hz .. 1 MHz), so the instrument's own refusal can be seen.
+        "frequency": Control(Float(unit="Hz", min=0.0, max=1e7), get="FREQ?", set="FREQ {}"),
+    }
+    STATES = {
+        "emission": Control(Bool(), get="OUTP?", set="OUTP {}"),
+        "temperature": Control(Float(unit="K", read_only=True), get="TEMP?"),
+        "wavelength": Control(Float(unit="m", read_only=True), get="WAV?"),
+    }
+
+
+def open_fds() -> int:
+    """How many file descriptors this process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def server():
+    with ScpiServer() as running:
+        yield running
+
+
+@pytest.fixture
+def pty_device(tmp_path):
+    device = PtyDevice(str(tmp_path / "ttyLOOP"))
+    yield device
+    device.close()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind():
+    """Every thread a test starts must be gone when it ends."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leaked:
+        thread.join(timeout=2)
+    assert not [t for t in leaked if t.is_alive()], f"threads left running: {leaked}"
