@@ -58,7 +58,7 @@ class File:
         self._durable = durable
         self._lock = threading.RLock()
         self._records: list[StackRecord] = []
-        self._writer: StackWriter | None = None
+        self._writers: list[StackWriter] = []  # stacks still growing
         self._reader: _ReadHandle | None = None
         self._handle: BinaryIO | None = None
         self._closed = False
@@ -137,7 +137,7 @@ class File:
             raise ValidationError(f"a file description must be a str, not {type(description).__name__}")
         with self._lock:
             self._check_writable()
-            if self._records or self._writer is not None or self._appending:
+            if self._records or self._writers or self._appending:
                 raise FileModeError(
                     f"{self._path!r}: the description lives in the file header and can only be set before "
                     "the first stack is written (and not in Append mode)"
@@ -173,15 +173,16 @@ class File:
     def begin_stack(self, stack: Stack, compression: bool = True) -> StackWriter:
         """Start a stack that is written while it fills: call `flush(samples)` as data arrives.
 
-        The stack's `data()` buffer is written from; any stack still being written is closed first.
+        The stack's `data()` buffer is written from. Several stacks may grow at once (one per
+        channel or configuration of an acquisition); each appears in the file at its first flush.
         """
         if not isinstance(stack, Stack):
             raise ValidationError(f"File.write takes a specpy.Stack, not {type(stack).__name__}")
         with self._lock:
             self._check_writable()
-            self._close_writer()
-            self._writer = StackWriter(self, stack, compression)
-            return self._writer
+            writer = StackWriter(self, stack, compression)
+            self._writers.append(writer)
+            return writer
 
     def close(self) -> None:
         """Finish the file: close any stack being written and write the metadata block."""
@@ -193,7 +194,7 @@ class File:
             if self._handle is None:
                 return
             try:
-                self._close_writer()
+                self._close_writers()
                 self._finish_metadata()
                 if self._durable:
                     os.fsync(self._handle.fileno())
@@ -223,10 +224,14 @@ class File:
         if self._mode == File.Read:
             raise FileModeError(f"{self._path!r} is open for reading; open it with File.Write or File.Append to write")
 
-    def _close_writer(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+    def _close_writers(self) -> None:
+        for writer in list(self._writers):  # each removes itself
+            writer.close()
+
+    def _writer_done(self, writer: StackWriter) -> None:
+        """A stack is complete or closed: it no longer grows."""
+        if writer in self._writers:
+            self._writers.remove(writer)
 
     def _write_at(self, offset: int, parts: Iterable) -> int:
         """Write the parts one after the other from `offset`; return how many bytes that was."""

@@ -103,7 +103,10 @@ class StackWriter:
 
     def flush(self, samples: int | None = None) -> None:
         """Write the samples up to `samples` (default: all) so that the file reads them back."""
-        samples = self._total if samples is None else int(samples)
+        with self._file._lock:
+            self._flush(self._total if samples is None else int(samples))
+
+    def _flush(self, samples: int) -> None:
         if self._finished:
             raise Error("this stack is closed; write another stack instead")
         if not self._samples <= samples <= self._total:
@@ -122,16 +125,22 @@ class StackWriter:
         self._samples = samples
         if samples == self._total:
             self._finished = True
+            self._file._writer_done(self)
         self._file._after_flush()
 
     def close(self) -> None:
         """End the stack as far as it was flushed; the rest reads back as zeros."""
+        with self._file._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._finished:
             return
         if self._deflater is not None and self._record is not None:
             self._append_chunk(self._compressed(memoryview(b""), final=True), self._samples)
             self._file._after_flush()
         self._finished = True
+        self._file._writer_done(self)
 
     # --- raw data: laid out whole, filled in place ---------------------------------------------
 

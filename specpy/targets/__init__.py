@@ -15,7 +15,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Database": "database", "data_directory": "database", "upgrade_database": "database",
+    "Database": "database", "upgrade_database": "database",
     "DatabaseLocationError": "errors", "ProductError": "errors", "SchemaError": "errors", "ShapeError": "errors",
     "TargetError": "errors", "TaskError": "errors",
     "FileSystemTarget": "files", "WrittenFile": "files", "temporary_path": "files", "write_atomic": "files",

@@ -23,20 +23,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
+from ..paths import data_directory
 from . import schema
 from .errors import DatabaseLocationError, SchemaError
 
 BUSY_TIMEOUT_MS = 30_000
 NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph", "glusterfs", "fuse.sshfs", "davfs"}
 UPGRADE_HINT = "run `specpy db upgrade` (with the same URL) to create or migrate it"
-
-
-def data_directory() -> Path:
-    """Where specpy keeps its database and products by default."""
-    if os.environ.get("SPECPY_DATA"):
-        return Path(os.environ["SPECPY_DATA"])
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "specpy"
 
 
 def database_url(url: str | None = None) -> str:

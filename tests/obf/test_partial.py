@@ -115,7 +115,28 @@ def test_flush_rules(tmp_path):
             writer.flush(4)
         with pytest.raises(ValidationError, match="got 17"):
             writer.flush(17)
-        f.write(Stack(np.zeros(2, np.uint8)))  # closes the partial stack first
+        f.write(Stack(np.zeros(2, np.uint8)))  # while the first still grows
         assert f.number_of_stacks() == 2
     with File(tmp_path / "rules.obf", File.Read) as f:
         assert f.read(0).meta_data()["samples_written"] == 8
+
+
+def test_several_stacks_grow_at_once(tmp_path):
+    """One stack per configuration of an acquisition, flushed in turn, raw and compressed."""
+    path = tmp_path / "interleaved.obf"
+    stacks = [Stack(np.uint16, [WIDTH, HEIGHT, PLANES]) for _ in range(3)]
+    with File(path, File.Write) as f:
+        writers = [f.begin_stack(stack, compression=k != 1) for k, stack in enumerate(stacks)]
+        for plane in range(PLANES):
+            for k, (stack, writer) in enumerate(zip(stacks, writers)):
+                stack.data()[plane] = expected_stack(k)[plane]
+                writer.flush((plane + 1) * HEIGHT * WIDTH)
+            if plane == 4:
+                with File(path, File.Read) as snapshot:
+                    for k in range(3):
+                        expected = expected_stack(k)
+                        expected[5:] = 0
+                        np.testing.assert_array_equal(snapshot.read(k).data(), expected)
+    with File(path, File.Read) as f:
+        for k in range(3):
+            np.testing.assert_array_equal(f.read(k).data(), expected_stack(k))

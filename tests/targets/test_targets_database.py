@@ -12,7 +12,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect
 
 from specpy.targets import Database, schema, DatabaseTarget, SchemaError, Task, upgrade_database
-from specpy.targets.database import DatabaseLocationError, data_directory, database_url, sqlite_path
+from specpy.paths import data_directory
+from specpy.targets.database import DatabaseLocationError, database_url, sqlite_path
 from specpy.targets.models import Base, BeadSummary, SpotFit
 
 from .conftest import sqlite_url
