@@ -8,10 +8,13 @@ pyserial only; it never imports the simulator.
 
 from .base import Driver, Health
 from .control import Control
-from .errors import DeviceDisconnected, DeviceError, TransportError, TransportTimeout
+from .errors import (
+    DeviceDisconnected, DeviceError, InterlockOpen, LimitSwitchHit, TransportError, TransportTimeout, WaitTimeout,
+)
 from .transport import SerialTransport, Transport, VisaTransport, open_transport
 
 __all__ = [
-    "Control", "DeviceDisconnected", "DeviceError", "Driver", "Health", "SerialTransport", "Transport",
-    "TransportError", "TransportTimeout", "VisaTransport", "open_transport",
+    "Control", "DeviceDisconnected", "DeviceError", "Driver", "Health", "InterlockOpen", "LimitSwitchHit",
+    "SerialTransport", "Transport", "TransportError", "TransportTimeout", "VisaTransport", "WaitTimeout",
+    "open_transport",
 ]

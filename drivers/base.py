@@ -17,7 +17,9 @@ re-applied: a power-cycled laser must not start emitting on its own).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -27,7 +29,7 @@ from specpy.tree import Float, Int, Leaf, Str, Tree
 from specpy.tree.paths import flatten, unknown_path
 
 from .control import Control
-from .errors import DeviceDisconnected, TransportError
+from .errors import DeviceDisconnected, TransportError, TransportTimeout
 from .resources import resource_kind
 from .transport import Transport, open_transport
 
@@ -97,6 +99,11 @@ class Driver:
     OPTIONS: ClassVar[Mapping[str, Leaf]] = TRANSPORT_OPTIONS
     #: The query that identifies the instrument, or None if it has none.
     IDENTIFY: ClassVar[str | None] = "*IDN?"
+    #: How often an idempotent query is repeated after a lost or garbled reply.
+    RETRIES: ClassVar[int] = 1
+    #: How many stale replies a resynchronisation skips at most, and for how many reply timeouts it waits.
+    SYNC_LINES: ClassVar[int] = 64
+    SYNC_TIMEOUTS: ClassVar[int] = 4
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,14 +158,36 @@ class Driver:
         self.identity: str | None = None
         self._sent: dict[str, tuple[Control, Any]] = {}
         self._sent_lock = threading.Lock()
-        self.parameters = Tree(
-            {p: c.leaf for p, c in self.PARAMETERS.items()}, io=_ControlIO(self, self.PARAMETERS, True),
-            name=f"{self.name} parameters",
-        )
-        self.states = Tree(
-            {p: c.leaf for p, c in self.STATES.items()}, io=_ControlIO(self, self.STATES, False),
-            name=f"{self.name} states",
-        )
+        self._desynced = False
+        self._controls = {"parameters": dict(self.PARAMETERS), "states": dict(self.STATES)}
+        self.parameters = self._tree("parameters")
+        self.states = self._tree("states")
+
+    def _tree(self, which: str) -> Tree:
+        """The parameter or state tree over this driver's (possibly refined) controls."""
+        controls = self._controls[which]
+        io = _ControlIO(self, controls, which == "parameters")
+        return Tree({p: c.leaf for p, c in controls.items()}, io=io, name=f"{self.name} {which}")
+
+    def refine(self, path: str, leaf: Leaf) -> None:
+        """Give one declared leaf this instrument's own limits (e.g. read at connect): the tree then enforces them.
+
+        Rebuilds that tree with its values kept; call it before anyone subscribes to the tree (on_connect).
+        """
+        which = "parameters" if path in self._controls["parameters"] else "states"
+        controls = self._controls[which]
+        if path not in controls:
+            raise unknown_path(path, [*self._controls["parameters"], *self._controls["states"]], "control")
+        if leaf.kind != controls[path].leaf.kind or leaf.read_only != controls[path].leaf.read_only:
+            raise TypeError(f"{path}: a refined leaf keeps the kind and read-only flag of the declared one")
+        old = getattr(self, which)
+        controls[path] = dataclasses.replace(controls[path], leaf=leaf)
+        tree = self._tree(which)
+        for leaf_path in tree.paths():
+            value = old.get(leaf_path)
+            if value is not None:
+                tree.update(leaf_path, value)
+        setattr(self, which, tree)
 
     # -- life cycle -----------------------------------------------------------------------------
     def connect(self) -> Driver:
@@ -195,7 +224,7 @@ class Driver:
         """Ask the instrument who it is (IDENTIFY, '*IDN?' by default); None if it has no such query."""
         if self.IDENTIFY is None:
             return None
-        return self._io().query(self.IDENTIFY).strip()
+        return self.ask(self.IDENTIFY, idempotent=True).strip()
 
     def health(self) -> Health:
         """Ping the instrument and report; never raises for an instrument that is down."""
@@ -218,6 +247,81 @@ class Driver:
     def check_device(self, command: str) -> None:
         """Called after every write, holding the transport lock; raise DeviceError if the instrument refused it."""
 
+    # -- the exchanges: what one query and one setting mean on this instrument's wire -------------------
+    def ask(self, command: str, *, idempotent: bool = False) -> str:
+        """Send a query and return its reply; an idempotent one is asked again after a lost or garbled reply.
+
+        After a lost or garbled reply the next exchange first realigns replies with commands (see _sync),
+        so a late reply never answers a later query.
+        """
+        transport = self._io()
+        attempts = 1 + (self.RETRIES if idempotent else 0)
+        with transport.lock:
+            for attempt in range(attempts):
+                try:
+                    self._resync_if_needed()
+                    return self._query(command)
+                except DeviceDisconnected:
+                    raise
+                except TransportError:
+                    self._desynced = True
+                    if attempt + 1 == attempts:
+                        raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def send(self, command: str) -> None:
+        """Send a setting and confirm the instrument took it (DeviceError if it refused); never repeated."""
+        transport = self._io()
+        with transport.lock:
+            self._resync_if_needed()
+            try:
+                self._command(command)
+            except DeviceDisconnected:
+                raise
+            except TransportError:
+                self._desynced = True
+                raise
+
+    def _query(self, command: str) -> str:
+        """One query on the wire (lock held); protocols with acknowledgements or echoes override it."""
+        return self._io().query(command)
+
+    def _command(self, command: str) -> None:
+        """One setting on the wire (lock held): by default a write, then check_device."""
+        self._io().write(command)
+        self.check_device(command)
+
+    def _resync_if_needed(self) -> None:
+        if self._desynced and self.transport is not None and self.transport.connected:
+            self._sync()
+        self._desynced = False
+
+    def _sync(self) -> None:
+        """Realign replies with commands: ask IDENTIFY and skip every reply before its answer (lock held)."""
+        if self.IDENTIFY is None or not self.identity:
+            return
+        transport = self._io()
+        transport.write(self.IDENTIFY)
+        deadline = time.monotonic() + self.SYNC_TIMEOUTS * transport.timeout
+        for _ in range(self.SYNC_LINES):
+            try:
+                line = transport.read()
+            except DeviceDisconnected:
+                raise
+            except TransportTimeout:
+                if time.monotonic() >= deadline:
+                    break
+                continue  # a late reply may still be on its way
+            except TransportError:
+                continue  # a garbled leftover: skip it
+            if self.identity in line:
+                self._after_sync()
+                return
+        raise TransportTimeout(self.resource, self.IDENTIFY, "cannot realign replies with commands after a lost reply")
+
+    def _after_sync(self) -> None:
+        """Read what follows the identity reply in this protocol (an acknowledgement), if anything."""
+
     # -- the I/O behind the trees -------------------------------------------------------------
     def _io(self) -> Transport:
         if self.transport is None:
@@ -228,10 +332,9 @@ class Driver:
         get = control.get
         if not isinstance(get, str):
             return get(self)  # type: ignore[misc]
-        transport = self._io()
         if control.binary is not None:
-            return transport.query_binary(get, control.binary) * control.scale
-        reply = transport.query(get)
+            return self._io().query_binary(get, control.binary) * control.scale
+        reply = self.ask(get, idempotent=True)
         try:
             return control.value(reply)
         except (ValueError, KeyError, TypeError) as error:
@@ -241,11 +344,7 @@ class Driver:
         if not isinstance(control.set, str):
             control.set(self, value)  # type: ignore[misc]
             return
-        command = control.command(value)
-        transport = self._io()
-        with transport.lock:
-            transport.write(command)
-            self.check_device(command)
+        self.send(control.command(value))
 
     def _remember(self, path: str, control: Control, value: Any) -> None:
         with self._sent_lock:
@@ -254,6 +353,7 @@ class Driver:
 
     def _restore(self) -> None:
         """Re-send every parameter set so far (a transport reconnect hook; the lock is held)."""
+        self._desynced = False  # a fresh connection holds no stale replies
         with self._sent_lock:
             sent = list(self._sent.values())
         for control, value in sent:

@@ -23,9 +23,30 @@ class DeviceDisconnected(TransportError, ConnectionError):
 
 
 class DeviceError(Error, RuntimeError):
-    """The instrument itself reported an error (for example from its SCPI error queue)."""
+    """The instrument itself reported an error (its SCPI error queue, an ERR-/:N- reply, a fault word).
 
-    def __init__(self, device: str, command: str | None, code: int, message: str):
+    `code` is the instrument's error number, or None for instruments that answer with words only.
+    """
+
+    def __init__(self, device: str, command: str | None, code: int | None, message: str):
         self.device, self.command, self.code, self.message = device, command, code, message
         after = f" after {command!r}" if command else ""
-        super().__init__(f"{device}: instrument error {code} {message!r}{after}")
+        number = f" {code}" if code is not None else ""
+        super().__init__(f"{device}: instrument error{number} {message!r}{after}")
+
+
+class InterlockOpen(DeviceError):
+    """A laser refused to emit (or stopped) because its safety interlock is open."""
+
+
+class LimitSwitchHit(DeviceError):
+    """A stage axis hit its limit switch and refuses moves until it is homed."""
+
+
+class WaitTimeout(Error, TimeoutError):
+    """An instrument answered but did not reach the awaited state (idle, settled, emitting) in time."""
+
+    def __init__(self, device: str, what: str, timeout: float, last: str = ""):
+        self.device, self.what, self.timeout, self.last = device, what, timeout, last
+        seen = f" (last seen: {last})" if last else ""
+        super().__init__(f"{device}: not {what} after {timeout:g} s{seen}")

@@ -7,8 +7,12 @@
     driver = "scpi"                              # entry-point name or dotted path
     resource = "TCPIP::192.168.1.5::5025::SOCKET"
     options = { timeout = "500 ms" }
+    role = "sted_laser"                          # what the acquisition engine uses it as (default: its name)
+    simulator = "sted_laser"                     # the simulated instrument it is when simulated (default: its name)
 
-Loading reports every problem in one RigConfigError, each with its line and key in the file.
+With `simulated = true` under [rig], drivers.rig starts the simulator (which reads [simulation]) and
+points every device at its simulated instrument; resources may then be left out. Loading reports every
+problem in one RigConfigError, each with its line and key in the file.
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-_TOP_KEYS = {"rig": "the rig's name and description", "devices": "one table per device"}
-_RIG_KEYS = ("name", "description")
-_DEVICE_KEYS = ("driver", "resource", "options", "description")
+_TOP_KEYS = {
+    "rig": "the rig's name and description", "devices": "one table per device",
+    "simulation": "the simulator's settings (read by device_sim when simulated = true)",
+}
+_RIG_KEYS = ("name", "description", "simulated")
+_DEVICE_KEYS = ("driver", "resource", "options", "description", "role", "simulator")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
 
 
@@ -61,26 +68,38 @@ class RigConfigError(Error, ValueError):
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """One checked device: its name, driver class, resource and options (defaults filled in)."""
+    """One checked device: its name, driver class, resource and options (defaults filled in), role and simulator.
+
+    `resource` is None only in a simulated rig that leaves it out; `line` is where its table starts.
+    """
 
     name: str
     driver: type[Driver]
-    resource: str
+    resource: str | None
     options: dict[str, Any]
     description: str = ""
+    role: str = ""
+    simulator: str = ""
+    line: int | None = None
 
-    def create(self) -> Driver:
-        """The driver object for this device, not yet connected."""
-        return self.driver(self.resource, name=self.name, **self.options)
+    def create(self, resource: str | None = None) -> Driver:
+        """The driver object for this device (at `resource` if given, else its own), not yet connected."""
+        where = resource or self.resource
+        if where is None:
+            raise RigConfigError("<rig>", [Problem(self.line, f"devices.{self.name}.resource", "no resource given")])
+        return self.driver(where, name=self.name, **self.options)
 
 
 @dataclass(frozen=True)
 class RigConfig:
-    """A checked rig: its name and devices, in file order."""
+    """A checked rig: its name and devices in file order; simulated or not, with the file it came from."""
 
     name: str
     devices: dict[str, DeviceConfig] = field(default_factory=dict)
     description: str = ""
+    simulated: bool = False
+    source: str = "<rig>"
+    text: str = ""
 
 
 class _Locator:
@@ -146,7 +165,7 @@ class _Checker:
             return None
         return value
 
-    def device(self, name: str, table: Any) -> DeviceConfig | None:
+    def device(self, name: str, table: Any, simulated: bool = False) -> DeviceConfig | None:
         where = ("devices", name)
         if not _NAME.match(name):
             self.problem(where, "a device name starts with a letter or '_' and holds only letters, digits, '_', '-'")
@@ -155,8 +174,10 @@ class _Checker:
             return None
         self.unknown_keys(table, _DEVICE_KEYS, where)
         spec = self.text(table, "driver", where, True)
-        resource = self.text(table, "resource", where, True)
+        resource = self.text(table, "resource", where, not simulated)
         description = self.text(table, "description", where, False) or ""
+        role = self.text(table, "role", where, False) or name
+        simulator = self.text(table, "simulator", where, False) or name
         options = table.get("options", {})
         if not isinstance(options, Mapping):
             self.problem((*where, "options"), f"must be a table, not {options!r}")
@@ -169,18 +190,19 @@ class _Checker:
                 self.problem((*where, "driver"), str(error))
         if driver is None:
             return None
+        resource_ok = True
         if resource is not None:
             try:
                 driver.check_resource(resource)
             except ValidationError as error:
                 self.problem((*where, "resource"), str(error))
-                resource = None
+                resource_ok = False
         values, problems = driver.check_options(options)
         for error in problems:
             self.problem((*where, "options", getattr(error, "path", "")), str(error))
-        if resource is None or problems:
+        if not resource_ok or (resource is None and not simulated) or problems:
             return None
-        return DeviceConfig(name, driver, resource, values, description)
+        return DeviceConfig(name, driver, resource, values, description, role, simulator, self.locate.line(where))
 
 
 def parse_rig(text: str, source: str = "<rig>") -> RigConfig:
@@ -197,24 +219,39 @@ def parse_rig(text: str, source: str = "<rig>") -> RigConfig:
         rig = {}
     check.unknown_keys(rig, _RIG_KEYS, ("rig",))
     name = check.text(rig, "name", ("rig",), False) or os.path.splitext(os.path.basename(source))[0]
+    simulated = rig.get("simulated", False)
+    if not isinstance(simulated, bool):
+        check.problem(("rig", "simulated"), f"must be true or false, not {simulated!r}")
+        simulated = False
+    if not isinstance(data.get("simulation", {}), Mapping):
+        check.problem(("simulation",), "must be a table of simulator settings")
     devices = data.get("devices")
     if not isinstance(devices, Mapping) or not devices:
         check.problem(("devices",), "a rig needs at least one [devices.NAME] table")
         devices = {}
     checked: dict[str, DeviceConfig] = {}
-    owners: dict[str, str] = {}
+    owners: dict[tuple[str, str], str] = {}
     for device_name, table in devices.items():
-        device = check.device(device_name, table)
+        device = check.device(device_name, table, simulated)
         if device is None:
             continue
-        owner = owners.setdefault(device.resource, device_name)
-        if owner != device_name:
-            check.problem(("devices", device_name, "resource"), f"{device.resource!r} is already used by {owner!r}")
-            continue
-        checked[device_name] = device
+        claims = [("resource", device.resource), ("role", device.role)]
+        if simulated:
+            claims.append(("simulator", device.simulator))
+        clash = False
+        for key, value in claims:
+            if value is None:
+                continue
+            owner = owners.setdefault((key, value), device_name)
+            if owner != device_name:
+                check.problem(("devices", device_name, key), f"{value!r} is already used by {owner!r}")
+                clash = True
+        if not clash:
+            checked[device_name] = device
     if check.problems:
         raise RigConfigError(source, check.problems)
-    return RigConfig(name, checked, check.text(rig, "description", ("rig",), False) or "")
+    description = check.text(rig, "description", ("rig",), False) or ""
+    return RigConfig(name, checked, description, simulated, source, text)
 
 
 def load_rig(path: str | os.PathLike[str]) -> RigConfig:

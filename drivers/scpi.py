@@ -11,7 +11,7 @@ import re
 from specpy.tree import Bool
 
 from .base import Driver
-from .errors import DeviceError
+from .errors import DeviceDisconnected, DeviceError, TransportError
 
 _ERROR = re.compile(r"\s*([+-]?\d+)\s*,\s*\"?(.*?)\"?\s*\Z")
 
@@ -38,6 +38,20 @@ class ScpiInstrument(Driver):
         """Block until the instrument has finished pending operations (*OPC?), within the timeout."""
         self._io().query("*OPC?")
 
+    def execute(self, command: str) -> None:
+        """Send an action (INIT, ABOR) and check the error queue even with check_errors off: a refusal must show."""
+        transport = self._io()
+        with transport.lock:
+            self._resync_if_needed()
+            try:
+                transport.write(command)
+                self._raise_queued(command)
+            except DeviceDisconnected:
+                raise
+            except TransportError:
+                self._desynced = True
+                raise
+
     def errors(self) -> list[tuple[int, str]]:
         """Drain the error queue: every (code, message) the instrument has queued, oldest first."""
         found: list[tuple[int, str]] = []
@@ -56,8 +70,11 @@ class ScpiInstrument(Driver):
 
     def check_device(self, command: str) -> None:
         """After a write: raise DeviceError if the instrument queued an error for it (unless check_errors is off)."""
-        if not self.options["check_errors"]:
-            return
+        if self.options["check_errors"]:
+            self._raise_queued(command)
+
+    def _raise_queued(self, command: str) -> None:
+        """Read one error-queue entry; DeviceError naming `command` if there was one (lock held)."""
         code, message = self._parse_error(self._io().query("SYST:ERR?"))
         if code:
             raise DeviceError(self.name, command, code, message)

@@ -15,7 +15,8 @@ import socket
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
@@ -135,19 +136,26 @@ class Transport(ABC):
                 raise self._failure(command, error) from error
             return self._reply(command, start)
 
-    def query_binary(self, command: str, dtype: Any = "<f8") -> np.ndarray:
-        """Write a command and read an IEEE 488.2 definite-length block (#<n><length><bytes>) into a new array.
+    def query_binary(self, command: str, dtype: Any = "<f8", out: np.ndarray | None = None) -> np.ndarray:
+        """Write a command and read an IEEE 488.2 definite-length block (#<n><length><bytes>) into an array.
 
-        The bytes go straight into the array's memory. `dtype` gives item type and byte order ('<f8', '>u2').
+        The bytes go straight into the array's memory: a new one, or `out` (C-contiguous, of `dtype`, exactly
+        the block's size) so that a caller's buffer is filled without a copy. `dtype` gives item type and byte
+        order ('<f8', '>u2').
         """
         dtype = np.dtype(dtype)
+        if out is not None and (out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValidationError(
+                f"{self.resource}: out must be a writeable C-contiguous array of {dtype}, not {out.dtype} "
+                f"(contiguous={out.flags.c_contiguous}, writeable={out.flags.writeable})"
+            )
         data = (command + self.write_termination).encode(self.encoding)
         with self.lock:
             self._ready(command)
             start = time.perf_counter()
             try:
                 self._send(data)
-                array = self._recv_block(command, dtype)
+                array = self._recv_block(command, dtype, out)
             except Exception as error:
                 raise self._failure(command, error) from error
         if log.isEnabledFor(_DEBUG):
@@ -156,6 +164,23 @@ class Transport(ABC):
                 (time.perf_counter() - start) * 1e3,
             )
         return array
+
+    @contextmanager
+    def timeout_for(self, seconds: float) -> Iterator[None]:
+        """Use another reply timeout inside the block (a long acquisition's fetch), then restore the usual one."""
+        if not seconds > 0:
+            raise ValidationError(f"{self.resource}: timeout must be a positive number of seconds, not {seconds!r}")
+        with self.lock:
+            usual = self.timeout
+            self._apply_timeout(float(seconds))
+            try:
+                yield
+            finally:
+                self._apply_timeout(usual)
+
+    def _apply_timeout(self, seconds: float) -> None:
+        """Set the reply timeout (backends with their own timeout setting extend this; lock held)."""
+        self.timeout = seconds
 
     def add_reconnect_hook(self, hook: Callable[[], None]) -> None:
         """Run `hook()` (holding the lock, connection open) after every reopen and before any other I/O."""
@@ -218,8 +243,8 @@ class Transport(ABC):
             log.debug("%s query %r -> %r (%.3f ms)", self.resource, command, reply, (time.perf_counter() - start) * 1e3)
         return reply
 
-    def _recv_block(self, command: str, dtype: np.dtype) -> np.ndarray:
-        """Read a definite-length block and its trailing termination into a fresh array (lock held)."""
+    def _recv_block(self, command: str, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+        """Read a definite-length block and its trailing termination into `out` or a fresh array (lock held)."""
         head = bytearray(2)
         self._recv_into(memoryview(head))
         if head[:1] != b"#" or not chr(head[1]).isdigit() or head[1:2] == b"0":
@@ -231,7 +256,12 @@ class Transport(ABC):
         length = int(digits)
         if length % dtype.itemsize:
             raise _Garbled(f"block of {length} bytes is not a whole number of {dtype} items")
-        array = np.empty(length // dtype.itemsize, dtype)
+        if out is None:
+            array = np.empty(length // dtype.itemsize, dtype)
+        elif out.nbytes == length:
+            array = out.reshape(-1)
+        else:
+            raise _Garbled(f"block of {length} bytes does not fit the {out.nbytes}-byte buffer given")
         if length:
             self._recv_into(memoryview(array).cast("B"))
         rest = self._recv_line()
@@ -354,6 +384,11 @@ class VisaTransport(Transport):
             raise ConnectionRefusedError(f"{self.resource} refused the connection")
         self._max_count = constants.StatusCode.success_max_count_read
         self._termchar_attr = constants.ResourceAttribute.termchar_enabled
+
+    def _apply_timeout(self, seconds: float) -> None:
+        super()._apply_timeout(seconds)
+        if self._is_open:
+            self._inst.timeout = int(seconds * 1000)
 
     def _close_handle(self) -> None:
         try:

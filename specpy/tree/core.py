@@ -224,6 +224,8 @@ class Tree:
             raise ValidationError(f"{self.name or 'this tree'} has no device to read from; use get() for stored values")
         slot = self._slots.get(path)
         if slot is not None:
+            if not self._io.readable(path):
+                raise ValidationError(f"{path} has no device reading (it is only set); use get() for the value set")
             return self._read_leaf(path, slot)
         targets = [p for p in self.paths(path) if self._io.readable(p)]
         return nest({p: self._read_leaf(p, self._slots[p]) for p in targets}, path)

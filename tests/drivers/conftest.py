@@ -57,3 +57,56 @@ def no_thread_left_behind():
     for thread in leaked:
         thread.join(timeout=2)
     assert not [t for t in leaked if t.is_alive()], f"threads left running: {leaked}"
+
+
+# -- the simulated rig (tests may import device_sim; the drivers never do) ------------------------------
+@pytest.fixture(scope="session")
+def firmware_binary(tmp_path_factory):
+    """The shutter/wheel firmware, built once per session with the machine's C compiler."""
+    from device_sim.firmware import build
+
+    return build(tmp_path_factory.mktemp("firmware"))
+
+
+def bead_world(seed: int = 11):
+    """A seeded World with three known emitters near the field centre (shutter closed, lasers off)."""
+    from device_sim import Sample, World
+
+    sample = Sample([[0.0, 0.0, 0.0], [0.8e-6, -0.5e-6, 0.0], [-1e-6, 1e-6, 0.0]],
+                    [2e6, 1e6, 1e6], [0.0, 20e-9, 0.0])
+    return World(sample, seed=seed, time_scale=1000.0)
+
+
+@pytest.fixture
+def sim(tmp_path):
+    """The simulated rig without the firmware (lasers, stage, scanner, counter), stopped afterwards."""
+    from device_sim import Rig
+
+    with Rig(world=bead_world(), run_dir=tmp_path / "run", firmware=False) as rig:
+        yield rig
+
+
+@pytest.fixture
+def full_sim(tmp_path, firmware_binary):
+    """The whole simulated rig including the firmware-driven shutter/filter wheel."""
+    from device_sim import Rig
+
+    with Rig(world=bead_world(), run_dir=tmp_path / "run", firmware_binary=firmware_binary) as rig:
+        yield rig
+
+
+@pytest.fixture
+def connect():
+    """Connect drivers to simulated instruments; every one is closed afterwards."""
+    opened = []
+
+    def opener(cls, rig, name, **options):
+        entry = rig.addresses()[name]
+        resource = entry["path"] if "serial" in cls.RESOURCE_KINDS and "path" in entry else entry["resource"]
+        driver = cls(resource, name=name, **options).connect()
+        opened.append(driver)
+        return driver
+
+    yield opener
+    for driver in opened:
+        driver.close()
