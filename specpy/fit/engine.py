@@ -1,0 +1,347 @@
+"""The batch fitter: vectorised Levenberg-Marquardt / Fisher scoring over items, chunked and threaded.
+
+Each item has its own free parameters; parameters shared by all items are solved by block
+elimination (a Schur complement over the item blocks), so the cost stays linear in the number of
+items. Without shared parameters every chunk converges on its own in a worker thread (numpy
+releases the GIL); with them each iteration linearises all chunks in the pool, then takes one
+global step. Results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+
+from . import linalg
+from .data import DataSet
+from .errors import StateError
+from .model import Plan
+
+CHUNK_ELEMENTS = 65536  # pixels x items per chunk: temporaries stay small enough for the heap and caches
+
+
+def auto_chunk(datasets: Sequence[DataSet]) -> int:
+    """Items per chunk so that one (items, pixels) temporary holds about CHUNK_ELEMENTS values."""
+    pixels = max(1, sum(int(np.prod(ds.counts.shape[1:])) for ds in datasets))
+    return int(min(4096, max(16, 2 ** round(math.log2(max(1.0, CHUNK_ELEMENTS / pixels))))))
+
+
+class Status(IntEnum):
+    """Per-item outcome of a fit."""
+
+    CONVERGED = 0
+    MAX_ITER = 1  # stopped at the iteration limit
+    SINGULAR = 2  # curvature matrix not positive definite (a parameter without influence)
+    AT_BOUND = 3  # converged with a free parameter on one of its bounds
+    INVALID = 4  # the statistic is not finite at the start values
+
+
+@dataclass
+class EngineResult:
+    """Raw outcome: free values, per-item statistic, status, iterations and curvature matrices."""
+
+    theta: np.ndarray  # (items, n_item)
+    shared: np.ndarray  # (n_shared,)
+    stat: np.ndarray  # (items,)
+    status: np.ndarray  # (items,) Status codes
+    iterations: np.ndarray  # (items,)
+    curvature: np.ndarray  # (items, K, K): H = sum h J J^T per item, K = n_item + n_shared
+    covariance: np.ndarray  # (items, K, K): covariance of (item parameters, shared parameters)
+
+
+def default_workers() -> int:
+    """Worker threads: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise sum of a * b for (n or 1, m or 1) arrays that broadcast to (n, m)."""
+    if a.shape == b.shape:
+        return np.einsum("nm,nm->n", a, b)
+    return (a * b).sum(axis=1)
+
+
+def hold_at_bounds(values: np.ndarray, g: np.ndarray, H: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and curvature with parameters that sit on a bound and are pushed outwards held still.
+
+    Their gradient is zeroed and their row and column of the curvature replaced by the identity,
+    so the step (projected Newton) moves only the others and convergence is not blocked by a
+    step that clipping would undo.
+    """
+    held = ((values <= lower) & (g > 0)) | ((values >= upper) & (g < 0))
+    if not np.any(held):
+        return g, H
+    keep = ~held
+    H = H * keep[:, :, None] * keep[:, None, :]
+    index = np.arange(H.shape[1])
+    H[:, index, index] += held
+    return np.where(held, 0.0, g), H
+
+
+class Engine:
+    """Fits a plan (which parameters are free) to data sets that share one batch axis."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        datasets: Sequence[DataSet],
+        *,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        chunk: int | None = None,
+        workers: int | None = None,
+    ) -> None:
+        if not datasets:
+            raise StateError("no data loaded; call data() before fitting")
+        self.plan = plan
+        self.datasets = list(datasets)
+        self.n_items = datasets[0].n_items
+        self.max_iter, self.tol = int(max_iter), float(tol)
+        self.chunk = auto_chunk(datasets) if chunk is None else max(1, int(chunk))
+        self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.lower, self.upper = plan.bounds()
+        self.P, self.S = plan.n_item, plan.n_shared
+
+    # --- linearisation -----------------------------------------------------------------------
+
+    def linearise(self, items: np.ndarray | slice, theta: np.ndarray, shared: np.ndarray, jac: bool, observed: bool = True):
+        """Per-item statistic and, with jac, gradient (n, K) and curvature (n, K, K) of the statistic.
+
+        observed=True gives Newton's curvature for linear parameters, which converges faster in
+        joint fits at low counts; errors always come from the expected one (the Fisher matrix).
+        """
+        n = theta.shape[0]
+        K = self.P + self.S
+        stat = np.zeros(n)
+        g = np.zeros((n, K)) if jac else None
+        H = np.zeros((n, K, K)) if jac else None
+        for ds in self.datasets:
+            with np.errstate(all="ignore"):  # trial steps may leave the valid domain; they get stat = inf
+                mu, J = self.plan.evaluate(ds.grid.take(items), items, theta, shared, jac)
+            mu = mu.reshape(n, -1)
+            weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items])
+            s, dc, h = ds.stat.evaluate(ds.flat[items], mu, weight, ds.constant[items], jac, observed)
+            stat += s
+            if not jac:
+                continue
+            columns = [None if d is None else np.asarray(d).reshape(np.shape(d)[0], -1) for d in J]
+            weighted = [None if d is None else d * h for d in columns]
+            for k, d in enumerate(columns):
+                if d is None:
+                    continue
+                g[:, k] += _dot(d, dc)
+                for l in range(k, K):
+                    if columns[l] is not None:
+                        H[:, k, l] += _dot(weighted[k], columns[l])
+        if jac:
+            upper = np.triu_indices(K, 1)
+            H[:, upper[1], upper[0]] = H[:, upper[0], upper[1]]
+        stat = np.where(np.isfinite(stat), stat, np.inf)
+        return stat, g, H
+
+    def _clip(self, theta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+        return np.minimum(np.maximum(theta, lower), upper)
+
+    # --- independent items -------------------------------------------------------------------
+
+    def _chunks(self, idx: np.ndarray) -> list[np.ndarray | slice]:
+        """Split item numbers into chunks; a contiguous run becomes a slice (views, no copies)."""
+        out: list[np.ndarray | slice] = []
+        for a in range(0, idx.size, self.chunk):
+            part = idx[a : a + self.chunk]
+            contiguous = part[-1] - part[0] + 1 == part.size
+            out.append(slice(int(part[0]), int(part[-1]) + 1) if contiguous else part)
+        return out
+
+    def _step(self, state: dict[str, np.ndarray], items: np.ndarray | slice) -> None:
+        """One Levenberg-Marquardt iteration for a chunk of active items, written back into `state`."""
+        lo, hi = self.lower[: self.P], self.upper[: self.P]
+        theta, g, H, lam, stat = (state[k][items] for k in ("theta", "g", "H", "lam", "stat"))
+        numbers = np.arange(items.start, items.stop) if isinstance(items, slice) else items
+        g, H = hold_at_bounds(theta, g, H, lo, hi)
+        step, ok = linalg.damped_solve(H, g, lam)
+        # predicted decrease of the statistic for this step (Gauss-Newton model)
+        predicted = -np.einsum("nk,nk->n", g, step) - 0.5 * np.einsum("nk,nkl,nl->n", step, H, step)
+        finished = ok & (predicted < self.tol) & (lam <= 1e-2)
+        state["status"][numbers[~ok]] = Status.SINGULAR
+        state["active"][numbers[~ok | finished]] = False
+        go = ok & ~finished
+        if not np.any(go):
+            return
+        if not np.all(go):
+            numbers, theta, step, lam, stat = numbers[go], theta[go], step[go], lam[go], stat[go]
+            items = numbers
+        trial = self._clip(theta + step, lo, hi)
+        s_new, g_new, H_new = self.linearise(items, trial, np.zeros(0), True, observed=False)
+        state["iterations"][numbers] += 1
+        better = s_new <= stat
+        done = better & (stat - s_new < self.tol) & (lam <= 1e-2)
+        accepted = numbers[better]
+        state["theta"][accepted] = trial[better]
+        state["g"][accepted] = g_new[better]
+        state["H"][accepted] = H_new[better]
+        state["stat"][accepted] = s_new[better]
+        lam = np.where(better, np.maximum(lam * 0.1, 1e-9), lam * 10.0)
+        state["lam"][numbers] = lam
+        stuck = ~better & (lam > 1e9)
+        state["active"][numbers[done | stuck]] = False
+
+    def _map(self, pool: ThreadPoolExecutor | None, function, parts: list) -> list:
+        """Apply function to every part, in the pool when there is one and more than one part."""
+        if pool is None or len(parts) < 2:
+            return [function(part) for part in parts]
+        return list(pool.map(function, parts))
+
+    def _independent(self, pool: ThreadPoolExecutor | None) -> EngineResult:
+        """Converge every item on its own; each iteration re-chunks the items still active."""
+        theta, shared = self.plan.start()
+        n = self.n_items
+        empty = np.zeros(0)
+        theta = self._clip(theta, self.lower[: self.P], self.upper[: self.P])
+        chunks = self._chunks(np.arange(n))
+        # Fisher scoring: the expected curvature steps well for independent items and, at the
+        # end, is already the Fisher matrix of the solution
+        parts = self._map(pool, lambda sl: self.linearise(sl, theta[sl], empty, True, observed=False), chunks)
+        stat, g, H = (np.concatenate(p) for p in zip(*parts))
+        state = {
+            "theta": theta, "g": g, "H": H, "stat": stat, "lam": np.full(n, 1e-3),
+            "status": np.where(np.isfinite(stat), Status.CONVERGED, Status.INVALID).astype(np.int8),
+            "iterations": np.zeros(n, dtype=np.int32),
+        }
+        state["active"] = state["status"] == Status.CONVERGED
+        for _ in range(self.max_iter):
+            idx = np.flatnonzero(state["active"])
+            if idx.size == 0:
+                break
+            self._map(pool, lambda part: self._step(state, part), self._chunks(idx))
+        status = state["status"]
+        status[state["active"]] = Status.MAX_ITER
+        theta, fisher = state["theta"], state["H"]
+        cov, ok = linalg.inverse(fisher)
+        status = np.where((status == Status.CONVERGED) & ~ok, Status.SINGULAR, status)
+        return self._finish(theta, shared, state["stat"], status, state["iterations"], fisher, 2.0 * cov)
+
+    # --- shared parameters -------------------------------------------------------------------
+
+    def _linearise_all(self, pool: ThreadPoolExecutor | None, theta: np.ndarray, shared: np.ndarray, observed: bool = True):
+        parts = self._map(pool, lambda sl: self.linearise(sl, theta[sl], shared, True, observed), self._chunks(np.arange(self.n_items)))
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    def _schur(self, H: np.ndarray, g: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Block-eliminated damped step (item steps, shared step) and which item blocks were solvable."""
+        P = self.P
+        Hii = H[:, :P, :P] * (1.0 + lam * np.eye(P))
+        His = H[:, :P, P:]
+        Hss = H[:, P:, P:].sum(axis=0)
+        Hss = Hss * (1.0 + lam * np.eye(self.S))
+        inv, ok = linalg.inverse(Hii) if P else (np.zeros((H.shape[0], 0, 0)), np.ones(H.shape[0], bool))
+        inv = np.where(ok[:, None, None], inv, 0.0)
+        A = np.einsum("nij,njs->nis", inv, His)  # Hii^-1 His
+        b = np.einsum("nij,nj->ni", inv, g[:, :P])
+        M = Hss - np.einsum("nis,nit->st", His, A)
+        r = -g[:, P:].sum(axis=0) + np.einsum("nis,ni->s", His, b)
+        try:
+            ds = np.linalg.solve(M, r)
+        except np.linalg.LinAlgError:
+            ds = np.full(self.S, np.nan)
+        di = -b - np.einsum("nis,s->ni", A, ds)
+        return di, ds, ok
+
+    def _global(self, pool: ThreadPoolExecutor | None) -> EngineResult:
+        theta, shared = self.plan.start()
+        lo, hi = self.lower, self.upper
+        theta = self._clip(theta, lo[: self.P], hi[: self.P])
+        shared = self._clip(shared, lo[self.P :], hi[self.P :])
+        stat, g, H = self._linearise_all(pool, theta, shared)
+        n = self.n_items
+        if not np.all(np.isfinite(stat)):
+            status = np.where(np.isfinite(stat), Status.MAX_ITER, Status.INVALID)
+            return self._finish(theta, shared, stat, status, np.zeros(n, np.int32), H, self.covariances(H)[0])
+        lam, iterations, converged, singular = 1e-3, 0, False, False
+        for _ in range(self.max_iter):
+            values = np.concatenate([theta, np.broadcast_to(shared, (n, self.S))], axis=1)
+            held_g, held_H = hold_at_bounds(values, g, H, lo, hi)
+            di, ds, ok = self._schur(held_H, held_g, lam)
+            if not np.all(np.isfinite(ds)) or not np.all(ok):
+                singular = True
+                break
+            # the step in units of each parameter's conditional standard error (Fisher = H / 2)
+            item_diag = np.diagonal(held_H[:, : self.P, : self.P], axis1=1, axis2=2)
+            shared_diag = np.diagonal(held_H[:, self.P :, self.P :], axis1=1, axis2=2).sum(axis=0)
+            size = max(float(np.max(di**2 * item_diag, initial=0.0)), float(np.max(ds**2 * shared_diag, initial=0.0))) / 2.0
+            if lam <= 1e-2 and size < self.tol:
+                converged = True
+                break
+            trial = self._clip(theta + di, lo[: self.P], hi[: self.P])
+            trial_shared = self._clip(shared + ds, lo[self.P :], hi[self.P :])
+            s_new, g_new, H_new = self._linearise_all(pool, trial, trial_shared)
+            iterations += 1
+            decrease = stat.sum() - s_new.sum()
+            if decrease >= 0:
+                theta, shared, stat, g, H = trial, trial_shared, s_new, g_new, H_new
+                lam = max(lam * 0.1, 1e-9)
+            else:
+                lam *= 10.0
+                if lam > 1e9:
+                    converged = True
+                    break
+        H = self._linearise_all(pool, theta, shared, observed=False)[2]  # the Fisher matrix, for the errors
+        covariance, ok = self.covariances(H)
+        code = Status.CONVERGED if converged else (Status.SINGULAR if singular else Status.MAX_ITER)
+        status = np.where(ok, code, Status.SINGULAR)
+        return self._finish(theta, shared, stat, status, np.full(n, iterations, np.int32), H, covariance)
+
+    def covariances(self, H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-item covariance 2 H^-1 of (item, shared) parameters from the arrow-shaped block structure."""
+        P = self.P
+        inv, ok = linalg.inverse(H[:, :P, :P]) if P else (np.zeros((H.shape[0], 0, 0)), np.ones(H.shape[0], bool))
+        safe = np.where(ok[:, None, None], inv, 0.0)
+        His = H[:, :P, P:]
+        A = np.einsum("nij,njs->nis", safe, His)
+        M = H[:, P:, P:].sum(axis=0) - np.einsum("nis,nit->st", His, A)
+        try:
+            m_inv = np.linalg.inv(M)
+        except np.linalg.LinAlgError:
+            m_inv = np.full((self.S, self.S), np.nan)
+        item = inv + np.einsum("nis,st,njt->nij", A, m_inv, A)
+        cross = -np.einsum("nis,st->nit", A, m_inv)
+        n = H.shape[0]
+        top = np.concatenate([item, cross], axis=2)
+        bottom = np.concatenate([cross.transpose(0, 2, 1), np.broadcast_to(m_inv, (n, self.S, self.S))], axis=2)
+        return 2.0 * np.concatenate([top, bottom], axis=1), ok & np.all(np.isfinite(m_inv))
+
+    # --- entry point -------------------------------------------------------------------------
+
+    def _finish(self, theta, shared, stat, status, iterations, H, covariance) -> EngineResult:
+        status = np.asarray(status, dtype=np.int8)
+        values = np.concatenate([theta, np.broadcast_to(shared, (theta.shape[0], self.S))], axis=1)
+        on_bound = np.any((values <= self.lower) | (values >= self.upper), axis=1)
+        status = np.where((status == Status.CONVERGED) & on_bound, Status.AT_BOUND, status).astype(np.int8)
+        return EngineResult(theta, shared, stat, status, iterations, H, covariance)
+
+    def fit(self) -> EngineResult:
+        """Run the fit; threads are used only when there is more than one chunk."""
+        if self.P + self.S == 0:
+            raise StateError("no free parameter to fit; free one with par_free()")
+        use_pool = self.workers > 1 and self.n_items > self.chunk
+        with ThreadPoolExecutor(self.workers) if use_pool else _NoPool() as pool:
+            return self._global(pool) if self.S else self._independent(pool)
+
+
+class _NoPool:
+    """Stands in for a thread pool when the work is a single chunk."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
