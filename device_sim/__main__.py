@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -37,8 +38,10 @@ def run(argv: list[str]) -> int:
                 for name, entry in addresses.items():
                     print(f"{name} {entry['resource']}")
                 print(f"control {control.endpoint}", flush=True)
+            parent = os.getppid()
             while not stop.wait(0.5):
-                pass
+                if os.getppid() != parent:  # the process that started us died (even by kill -9): stop too
+                    break
         finally:
             control.server.stop()
     return 0

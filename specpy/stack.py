@@ -64,6 +64,8 @@ class Stack:
         self._samples_written = int(np.prod(shape, dtype=np.int64)) if shape else 1
         self._loader: Callable[[], np.ndarray] | None = None
         self._lock = threading.Lock()
+        # Set by a measurement that owns the stack: turns a wanted name into one unique there.
+        self._rename: Callable[[str], str] | None = None
 
     @classmethod
     def _lazy(cls, dtype: np.dtype, shape: list[int], loader: Callable[[], np.ndarray]) -> Stack:
@@ -117,8 +119,9 @@ class Stack:
         return self._name
 
     def set_name(self, name: str) -> None:
-        """Set the stack's name."""
-        self._name = _text(name, "stack name")
+        """Set the stack's name; in a measurement, a name taken there gets a suffix ` [1]`, ` [2]`, ..."""
+        name = _text(name, "stack name")
+        self._name = self._rename(name) if self._rename is not None else name
 
     def description(self) -> str:
         """The stack's description ('' by default)."""

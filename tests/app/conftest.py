@@ -1,0 +1,42 @@
+"""An application on the default simulated rig (device_sim in a subprocess, real transports)."""
+
+from __future__ import annotations
+
+import pytest
+
+from device_sim.control import request
+from drivers.rig import connect_rig, default_rig_path
+from specpy.application import Imspector
+
+
+@pytest.fixture(scope="module")
+def app():
+    """One application per test module; every measurement is closed and the rig shut down after."""
+    application = Imspector(connect_rig(default_rig_path()))
+    yield application
+    application.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    """Autosaves go to the test's own directory."""
+    monkeypatch.setenv("SPECPY_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def measurement(app):
+    """A fresh measurement on a field with beads, closed after the test."""
+    m = app.create_measurement()
+    m.set_parameters("", {"scan": {"x": {"length": 3.2e-6, "pixel_size": 100e-9},
+                                   "y": {"length": 3.2e-6, "pixel_size": 100e-9}, "dwell_time": 50e-6},
+                          "channels": {"excitation": {"power": 2e-3}}})
+    yield m
+    if m.name() in app.measurement_names():
+        app.close(m)
+
+
+def inject(app: Imspector, instrument: str, fault: str, value=None) -> None:
+    """A fault injected into the running simulator through its control channel."""
+    reply = request(app.rig().simulator.control, {"instrument": instrument, "fault": fault, "value": value})
+    assert "ok" in reply, reply
