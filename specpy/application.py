@@ -223,6 +223,13 @@ class Imspector:
         if measurement.status() != "closed":
             measurement.run_state.set("closed")
 
+    def current_measurement(self) -> Measurement:
+        """The measurement being run (or run last): inside a begin/end callback, the one it is about."""
+        current = self._engine.current()
+        if current is None:
+            raise NoActiveObject("no measurement has been started yet")
+        return current
+
     def active_stack(self) -> Stack:
         """The most recent stack of the active measurement; raises if there is none."""
         measurement = self.active_measurement()

@@ -181,6 +181,11 @@ class Engine:
                 state.changed.wait(remaining)
             return state.status
 
+    def current(self) -> Measurement | None:
+        """The measurement the engine runs or ran last (the one a begin/end callback is about)."""
+        run = self._current
+        return run.measurement if run is not None else None
+
     # --- preparing a run ----------------------------------------------------------------------
 
     def _prepare(self, measurement: Measurement) -> Acquisition:

@@ -6,8 +6,7 @@ Otherwise: analyse, write the FITS product atomically, then commit every row in 
 transaction (`write_outputs`). A failing stack is recorded as a failed run with its error text
 and does not stop the others.
 
-Hooking it to an application's end-of-measurement signal (flag 0) is one line:
-    app.connect_end(lambda: pipeline.on_measurement_end(app.active_measurement()), 0)
+`Pipeline(database).attach(app)` hooks it to an application's end-of-measurement signal (flag 0).
 """
 
 from __future__ import annotations
@@ -39,6 +38,14 @@ class MeasurementLike(Protocol):
     def number_of_stacks(self) -> int: ...
 
     def stack(self, position: int) -> Stack: ...
+
+
+class ApplicationLike(Protocol):
+    """What `Pipeline.attach` needs of an application, local or remote."""
+
+    def connect_end(self, callback: Callable[[], Any], flag: int) -> None: ...
+
+    def current_measurement(self) -> MeasurementLike: ...
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,17 @@ class Pipeline:
     def on_measurement_end(self, measurement: MeasurementLike) -> list[Outcome]:
         """The end-of-measurement callback: process every stack of the finished measurement."""
         return self.run([measurement.stack(index) for index in range(measurement.number_of_stacks())])
+
+    def attach(self, application: ApplicationLike) -> Callable[[], list[Outcome]]:
+        """Process every measurement `application` finishes (its end signal, flag 0).
+
+        Returns the connected callback, for `application.disconnect_end(callback, 0)`.
+        """
+        def on_end() -> list[Outcome]:
+            return self.on_measurement_end(application.current_measurement())
+
+        application.connect_end(on_end, 0)
+        return on_end
 
 
 def analyse_measurement(measurement: MeasurementLike, database: Database | None = None,
