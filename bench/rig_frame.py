@@ -45,6 +45,17 @@ def timed(call, repeats: int) -> list[float]:
     return times
 
 
+def world_frame_times(simulation: dict, raster: Raster, repeats: int, power_fraction: float = 0.5) -> list[float]:
+    """Times of the World generating `raster` directly, lit as the simulated rig's frames are."""
+    world = World.from_config(simulation)  # the same sample and light as the simulated rig's frames
+    world.shutter.open = True
+    excitation = world.lasers["excitation"]
+    excitation.set_power(excitation.max_power * power_fraction)
+    excitation.enable(True, world.clock.now() - 1e3)
+    world.frame(raster)
+    return timed(lambda: world.frame(raster), repeats)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -74,14 +85,7 @@ def main() -> int:
             device.ask(query, idempotent=True)
             times = timed(lambda: device.ask(query, idempotent=True), args.queries)
             print(f"round trip {role:16s} {query:11s} {transport:45s} median {statistics.median(times) * 1e6:8.1f} us")
-    world = World.from_config(simulation)  # the same sample and light as the simulated rig's frames
-    world.shutter.open = True
-    excitation = world.lasers["excitation"]
-    excitation.set_power(excitation.max_power / 2)
-    excitation.enable(True, world.clock.now() - 1e3)
-    raster = Raster(512, 512, 50e-9, 50e-9, 0.0, 0.0, args.dwell)
-    world.frame(raster)
-    direct = timed(lambda: world.frame(raster), args.repeats)
+    direct = world_frame_times(simulation, Raster(512, 512, 50e-9, 50e-9, 0.0, 0.0, args.dwell), args.repeats)
     print(f"World.frame 512x512 directly: median {statistics.median(direct) * 1e3:.2f} ms")
     print(f"ratio driver path / World alone: {statistics.median(driver) / statistics.median(direct):.2f}")
     return 0

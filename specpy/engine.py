@@ -208,7 +208,8 @@ class Engine:
             stacks[configuration.id()] = stack
         file = File(measurement.path(), File.Write)
         file.set_description(f"specpy measurement {measurement.name()!r}")
-        writers = {key: file.begin_stack(stack, True) for key, stack in stacks.items()}
+        # Raw: each flush is one write in place (no compression on the step path); save_as compresses.
+        writers = {key: file.begin_stack(stack, False) for key, stack in stacks.items()}
         return Acquisition(measurement, plan, stacks, file, writers, active.parameters("steps/interval"))
 
     # --- the engine thread --------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Benchmark: 512 x 512 frames per second through the whole acquisition path, beside the simulator alone.
+
+The whole path: a measurement of N time points run by the engine on the default simulated rig
+(engine thread, drivers, pyvisa-py and pty transports, the simulator subprocess, autosave to .obf).
+The baseline: the simulator's World generating the same frames directly in this process. Also the
+cost of one step callback (the engine's dispatch of a begin/end signal to a no-op callable).
+
+Usage: python bench/acquisition.py [--frames 20] [--dwell 1e-6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from device_sim.world import Raster  # noqa: E402  (the baseline only)
+from drivers.rig import connect_rig, default_rig_path  # noqa: E402
+from rig_frame import world_frame_times  # noqa: E402
+from specpy.application import Imspector  # noqa: E402
+from specpy.engine import BEGIN, STEP, Signals  # noqa: E402
+
+PIXEL = 50e-9
+
+
+def engine_frames_per_second(frames: int, dwell: float) -> float:
+    """Frames per second of one measurement of `frames` 512 x 512 time points, start to end."""
+    app = Imspector(connect_rig(default_rig_path()))
+    try:
+        measurement = app.create_measurement()
+        measurement.set_parameters("", {
+            "scan": {"x": {"length": 512 * PIXEL, "pixel_size": PIXEL}, "y": {"length": 512 * PIXEL, "pixel_size": PIXEL},
+                     "dwell_time": dwell},
+            "channels": {"excitation": {"power": 0.05}}, "steps": {"time_points": 1}})
+        app.run(measurement)  # warm-up: lasers on, shutter open, first connections
+        measurement.set_parameters("steps/time_points", frames)
+        start = time.perf_counter()
+        app.run(measurement)
+        return frames / (time.perf_counter() - start)
+    finally:
+        app.shutdown()
+
+
+def callback_cost(calls: int = 200_000) -> float:
+    """Seconds per step callback dispatched by the engine's signals (a no-op callable)."""
+    signals = Signals()
+    signals.connect(BEGIN, lambda: None, STEP)
+    start = time.perf_counter()
+    for _ in range(calls):
+        signals.emit(BEGIN, STEP)
+    return (time.perf_counter() - start) / calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--dwell", type=float, default=1e-6, help="pixel dwell in s (simulated time)")
+    args = parser.parse_args()
+    os.environ["SPECPY_DATA"] = tempfile.mkdtemp(prefix="specpy-bench-")
+    with open(default_rig_path(), "rb") as stream:
+        simulation = tomllib.load(stream)["simulation"]
+    engine_fps = engine_frames_per_second(args.frames, args.dwell)
+    world = world_frame_times(simulation, Raster(512, 512, PIXEL, PIXEL, 0.0, 0.0, args.dwell), args.frames, 0.5)
+    world_fps = 1.0 / statistics.median(world)
+    print(f"512 x 512 frames, dwell {args.dwell:g} s (simulated), {args.frames} frames, {os.cpu_count()} cores")
+    print(f"whole path (engine, drivers, transports, simulator, autosave): {engine_fps:7.1f} frames/s")
+    print(f"simulator World alone, same frames:                             {world_fps:7.1f} frames/s")
+    print(f"ratio whole path / simulator alone: {engine_fps / world_fps:.2f}")
+    print(f"step callback dispatch: {callback_cost() * 1e6:.2f} us per callback")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
