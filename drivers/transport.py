@@ -105,16 +105,21 @@ class Transport(ABC):
         """(TransportTimeout or DeviceDisconnected, what happened), or (None, '') if `error` is not an I/O failure."""
 
     # -- the public interface ---------------------------------------------------------------------
+    def _send_command(self, command: str) -> float:
+        """Send `command` with its termination (the lock is held); return when it was sent, for timing."""
+        data = (command + self.write_termination).encode(self.encoding)
+        self._ready(command)
+        start = time.perf_counter()
+        try:
+            self._send(data)
+        except Exception as error:
+            raise self._failure(command, error) from error
+        return start
+
     def write(self, command: str) -> None:
         """Send one command (the write termination is appended)."""
-        data = (command + self.write_termination).encode(self.encoding)
         with self.lock:
-            self._ready(command)
-            start = time.perf_counter()
-            try:
-                self._send(data)
-            except Exception as error:
-                raise self._failure(command, error) from error
+            start = self._send_command(command)
         if log.isEnabledFor(_DEBUG):
             log.debug("%s write %r (%.3f ms)", self.resource, command, (time.perf_counter() - start) * 1e3)
 
@@ -126,15 +131,8 @@ class Transport(ABC):
 
     def query(self, command: str) -> str:
         """Write a command and read its reply as one indivisible exchange."""
-        data = (command + self.write_termination).encode(self.encoding)
         with self.lock:
-            self._ready(command)
-            start = time.perf_counter()
-            try:
-                self._send(data)
-            except Exception as error:
-                raise self._failure(command, error) from error
-            return self._reply(command, start)
+            return self._reply(command, self._send_command(command))
 
     def query_binary(self, command: str, dtype: Any = "<f8", out: np.ndarray | None = None) -> np.ndarray:
         """Write a command and read an IEEE 488.2 definite-length block (#<n><length><bytes>) into an array.
@@ -149,12 +147,9 @@ class Transport(ABC):
                 f"{self.resource}: out must be a writeable C-contiguous array of {dtype}, not {out.dtype} "
                 f"(contiguous={out.flags.c_contiguous}, writeable={out.flags.writeable})"
             )
-        data = (command + self.write_termination).encode(self.encoding)
         with self.lock:
-            self._ready(command)
-            start = time.perf_counter()
+            start = self._send_command(command)
             try:
-                self._send(data)
                 array = self._recv_block(command, dtype, out)
             except Exception as error:
                 raise self._failure(command, error) from error
