@@ -11,13 +11,20 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 
 def _demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="specpy-demo.obf", help="the .obf file to write (default: %(default)s)")
+    parser.add_argument("--out", default="specpy-demo", metavar="DIR",
+                        help="directory for the .obf files, the database, the products and the report (default: %(default)s)")
+    parser.add_argument("--local", action="store_true",
+                        help="use the local application (the default until the headless service lands)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the bead sample and the photon noise (default: %(default)s)")
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from pathlib import Path
 
-    return run_demo(args.out)
+    from .demo import DemoOptions, run_demo
+
+    # Local is the only mode until the headless service (issue 6) lands; then `--local` chooses it.
+    return run_demo(DemoOptions(out=Path(args.out), local=True, seed=args.seed))
 
 
 def _info_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +80,8 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "demo": ("write a demo stack to an .obf file and print what reads back", _demo_arguments, _demo),
+    "demo": ("the main job on the simulated rig: STED beads acquired, fitted, recorded; resolution curve PNG",
+             _demo_arguments, _demo),
     "drivers": ("list the installed instrument drivers; --rig checks a rig file", _drivers_arguments, _drivers),
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
     "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),

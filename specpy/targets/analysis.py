@@ -2,7 +2,10 @@
 
 `analyse_beads(stack, parameters)` returns a `BeadAnalysis`: the per-spot table (physical units
 when the stack's axes are lengths: metres), the model and background images for the product,
-and the FWHM distribution. The fit itself is `specpy.fit.fit_spots`, on the pixel grid.
+and the FWHM distribution. The fit itself is `specpy.fit.fit_spots`, on the pixel grid. A stack
+with more axes than x and y (a z-stack, a time series) is analysed plane by plane: each spot
+row then says its plane (`plane`, and `<label>_index` per outer axis, e.g. `z_index`, `t_index`),
+and the summary covers the spots of every plane.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from astropy import units as u
-from astropy.table import Table
+from astropy.table import Table, vstack
 
 from ..stack import Stack
 from .errors import TargetError
@@ -59,6 +62,25 @@ def image_axes(stack: Stack) -> tuple[int, int]:
     return axes[0], axes[1]
 
 
+def outer_axes(stack: Stack) -> tuple[int, ...]:
+    """The axes of several planes beyond x and y (Stack axes 0 and 1); () for a 2D image (see `image_axes`)."""
+    axes = [axis for axis, size in enumerate(stack.shape()) if size > 1]
+    if len(axes) <= 2:
+        return ()
+    if axes[:2] != [0, 1]:
+        raise TargetError(f"the bead analysis fits x-y planes; stack {stack.name()!r} with sizes {stack.shape()} "
+                          "has no x-y image on its first two axes")
+    return tuple(axes[2:])
+
+
+def _label_plane(spots: Table, plane: int, indices: dict[str, int]) -> Table:
+    """The spots of one plane with the plane's flat index and its index along each outer axis."""
+    spots["plane"] = np.full(len(spots), plane, dtype=np.int32)
+    for name, index in indices.items():
+        spots[name] = np.full(len(spots), index, dtype=np.int32)
+    return spots
+
+
 def render(spots: Table, shape: tuple[int, int], background: float) -> np.ndarray:
     """The fitted model on the pixel grid: a flat background plus every spot's 2D Gaussian (integrated counts)."""
     image = np.full(shape, background, dtype=float)
@@ -91,17 +113,41 @@ def to_physical(spots: Table, stack: Stack, axes: tuple[int, int]) -> tuple[Tabl
     return table, "m"
 
 
-def analyse_beads(stack: Stack, parameters: Mapping[str, Any]) -> BeadAnalysis:
-    """Find and fit every bead of a 2D stack (see DEFAULT_PARAMETERS for what `parameters` may set)."""
+def _fit_image(image: np.ndarray, parameters: Mapping[str, Any]) -> tuple[Table, np.ndarray, float]:
+    """Find and fit the beads of one 2D image: the spot table (pixels), the rendered model, the background level."""
     from ..fit import fit_spots
 
-    axes = image_axes(stack)
-    image = np.asarray(stack.data(), dtype=float).reshape(stack.size(axes[1]), stack.size(axes[0]))
     spots = fit_spots(image, **{**DEFAULT_PARAMETERS, **parameters})
     for column in spots.colnames:
         spots[column].unit = None
     level = float(np.median(spots["bg"])) if len(spots) else float(np.median(image))
-    model = render(spots, image.shape, level)
-    physical, unit = to_physical(spots, stack, axes)
+    return spots, render(spots, image.shape, level), level
+
+
+def _fit_planes(stack: Stack, outer: tuple[int, ...], parameters: Mapping[str, Any]) -> tuple[Table, np.ndarray, np.ndarray]:
+    """Fit every x-y plane; the spots of all planes (labelled by plane), the model and the background, plane by plane."""
+    leading = list(reversed(range(2, stack.number_of_dimensions())))  # the outer axes in numpy order
+    planes = np.asarray(stack.data(), dtype=float).reshape(-1, stack.size(1), stack.size(0))
+    tables, models, levels = [], np.empty_like(planes), np.empty(len(planes))
+    for plane, image in enumerate(planes):
+        spots, models[plane], levels[plane] = _fit_image(image, parameters)
+        position = dict(zip(leading, np.unravel_index(plane, [stack.size(axis) for axis in leading])))
+        tables.append(_label_plane(spots, plane, {f"{stack.label(axis) or f'axis{axis}'}_index": int(position[axis])
+                                                  for axis in outer}))
+    return vstack(tables, metadata_conflicts="silent"), models, np.broadcast_to(levels[:, None, None], planes.shape)
+
+
+def analyse_beads(stack: Stack, parameters: Mapping[str, Any]) -> BeadAnalysis:
+    """Find and fit every bead of a 2D stack, or of every x-y plane of a larger one (see DEFAULT_PARAMETERS)."""
     shape = stack.data().shape
-    return BeadAnalysis(physical, model.reshape(shape), np.full(shape, level), unit)
+    outer = outer_axes(stack)
+    if outer:
+        axes = (0, 1)
+        spots, model, background = _fit_planes(stack, outer, parameters)
+    else:
+        axes = image_axes(stack)
+        image = np.asarray(stack.data(), dtype=float).reshape(stack.size(axes[1]), stack.size(axes[0]))
+        spots, model, level = _fit_image(image, parameters)
+        background = np.full(shape, level)
+    physical, unit = to_physical(spots, stack, axes)
+    return BeadAnalysis(physical, model.reshape(shape), np.asarray(background).reshape(shape), unit)
