@@ -340,12 +340,21 @@ _managers_lock = threading.Lock()
 
 
 def _resource_manager(backend: str) -> Any:
-    """One pyvisa ResourceManager per backend, shared by all transports of the process."""
+    """One pyvisa ResourceManager per backend, shared by all transports of the process.
+
+    pyvisa hands every caller the same manager, so another user (a script, a test) may close it:
+    a closed one is replaced.
+    """
+    import pyvisa
+
     with _managers_lock:
         manager = _managers.get(backend)
+        if manager is not None:
+            try:
+                manager.session  # noqa: B018 - raises once the manager is closed
+            except pyvisa.errors.InvalidSession:
+                manager = None
         if manager is None:
-            import pyvisa
-
             manager = _managers[backend] = pyvisa.ResourceManager(backend)
         return manager
 

@@ -151,3 +151,17 @@ def test_settings_are_checked():
         VisaTransport("TCPIP::127.0.0.1::1::SOCKET", timeout=0)
     with pytest.raises(ValueError, match="read_termination must not be empty"):
         VisaTransport("TCPIP::127.0.0.1::1::SOCKET", read_termination="")
+
+
+def test_a_closed_shared_resource_manager_is_replaced(server):
+    """pyvisa gives every caller the same manager; a script closing its own must not break ours."""
+    import pyvisa
+
+    first = VisaTransport(server.resource, timeout=2.0)  # the transports' manager now exists
+    first.close()
+    pyvisa.ResourceManager("@py").close()  # the very same manager, closed by "someone else"
+    transport = VisaTransport(server.resource, timeout=2.0)
+    try:
+        assert transport.query("*IDN?") == IDN
+    finally:
+        transport.close()
