@@ -64,9 +64,10 @@ def acquire_step(devices: Any, configuration: Configuration, z_slice: int, targe
         wheel = devices.by_role("shutter_wheel")
         _apply(applied, "shutter_wheel", "filter", channels["filter"], lambda v: wheel.select_filter(v, wait=True))
         _apply(applied, "shutter_wheel", "open", True, lambda _: wheel.open_shutter())
-    if scan["axes"] == "xyz":
+    if devices.has_role("stage"):  # every frame is at its configuration's focus: z slice, or the z offset
         stage = devices.by_role("stage")
-        _apply(applied, "stage", "z", z_position(configuration, z_slice), lambda v: stage.move_to(z=v, wait=True))
+        z = z_position(configuration, z_slice) if scan["axes"] == "xyz" else scan["z"]["offset"]
+        _apply(applied, "stage", "z", z, lambda v: stage.move_to(z=v, wait=True))
     repetitions = scan["frame_repetitions"] * scan["line_repetitions"]
     counter.acquire_frame(scanner, out=target)
     for _ in range(repetitions - 1):
