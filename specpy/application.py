@@ -204,7 +204,17 @@ class Imspector:
         """Start a measurement and return when it has finished (0); raise if it failed or stopped on a fault."""
         measurement = self._own(measurement) if measurement is not None else self.active_measurement()
         self._engine.start(measurement)
-        status = self._engine.wait(measurement)
+        outcome = None
+        while outcome is None:
+            outcome = self.wait(measurement)
+        return outcome
+
+    def wait(self, measurement: Measurement, timeout: float | None = None) -> int | None:
+        """Wait for a started measurement to end as `run` does; None if it still runs after `timeout` s."""
+        measurement = self._own(measurement)
+        status = self._engine.wait(measurement, timeout)
+        if status == "running" or (status == "paused" and not measurement.run_state.fault):
+            return None
         if status == "finished":
             return MeasurementResult_Success
         if status == "paused":
@@ -269,6 +279,14 @@ class Imspector:
         """Undo `connect_end`."""
         return self._signals.disconnect(END, callback, flag)
 
+    def observe_signals(self, observer: Callable[[str, int, dict[str, Any]], Any]) -> None:
+        """Call `observer(kind, flag, context)` on the engine thread at every begin/end signal (the service's hook)."""
+        self._signals.observe(observer)
+
+    def unobserve_signals(self, observer: Callable[[str, int, dict[str, Any]], Any]) -> None:
+        """Undo `observe_signals`."""
+        self._signals.unobserve(observer)
+
     # --- the rig ------------------------------------------------------------------------------
 
     def rig(self) -> Any:
@@ -319,8 +337,9 @@ def rig_path(rig: str | os.PathLike | None = None) -> str | None:
 def get_application(host: str | None = None, rig: str | os.PathLike | None = None) -> Imspector:
     """The local application (created on first use), or, with `host`, a remote one."""
     if host is not None:
-        raise Error(f"remote applications ({host!r}) need the specpy service and its client, which this "
-                    "version does not have yet; call get_application() for the local one")
+        from .remote.client import connect
+
+        return connect(host)  # type: ignore[return-value]
     global _application
     with _application_lock:
         if _application is None:

@@ -79,6 +79,42 @@ def _sim(args: argparse.Namespace) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "device_sim", *args.arguments])
 
 
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    from .service import add_serve_arguments
+
+    add_serve_arguments(parser)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .service import serve
+
+    return serve(args)
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    from .service import add_status_arguments
+
+    add_status_arguments(parser)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from .service import status
+
+    return status(args)
+
+
+def _keys_arguments(parser: argparse.ArgumentParser) -> None:
+    from .service import add_keys_arguments
+
+    add_keys_arguments(parser)
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from .service import keys
+
+    return keys(args)
+
+
 COMMANDS: dict[str, Command] = {
     "demo": ("the main job on the simulated rig: STED beads acquired, fitted, recorded; resolution curve PNG",
              _demo_arguments, _demo),
@@ -86,6 +122,10 @@ COMMANDS: dict[str, Command] = {
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
     "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),
     "db": ("analysis database: upgrade the schema, check products against rows, query", _db_arguments, _db),
+    "serve": ("run the application headless behind a ZeroMQ broker (simulated rig by default)", _serve_arguments,
+              _serve),
+    "status": ("show what a specpy service is doing: HOST[:PORT][/SERVICE]", _status_arguments, _status),
+    "keys": ("CURVE keys: `keys new NAME`, `keys allow CLIENT.key`, `keys list`", _keys_arguments, _keys),
 }
 
 

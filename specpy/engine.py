@@ -81,7 +81,23 @@ class Signals:
 
     def __init__(self) -> None:
         self._callbacks: dict[tuple[str, int], list[Callable[[], Any]]] = {}
+        self._observers: list[Callable[[str, int, dict[str, Any]], Any]] = []
         self._lock = threading.Lock()
+
+    def observe(self, observer: Callable[[str, int, dict[str, Any]], Any]) -> None:
+        """Call `observer(kind, flag, context)` on the engine thread before the callbacks of every signal.
+
+        The context names the measurement and the step; the engine waits for the observer (the remote
+        service publishes the signal and runs blocking step hooks, each bounded by its own timeout).
+        """
+        with self._lock:
+            self._observers.append(observer)
+
+    def unobserve(self, observer: Callable[[str, int, dict[str, Any]], Any]) -> None:
+        """Undo `observe`."""
+        with self._lock:
+            if observer in self._observers:
+                self._observers.remove(observer)
 
     def connect(self, kind: str, callback: Callable[[], Any], flag: int) -> None:
         _check_flag(flag)
@@ -99,9 +115,15 @@ class Signals:
                 return True
         return False
 
-    def emit(self, kind: str, flag: int) -> None:
+    def emit(self, kind: str, flag: int, context: dict[str, Any] | None = None) -> None:
         with self._lock:
+            observers = list(self._observers)
             callbacks = list(self._callbacks.get((kind, flag), []))
+        for observer in observers:
+            try:
+                observer(kind, flag, context or {})
+            except Exception:
+                log.exception("%s observer %r (flag %d) failed; the acquisition goes on", kind, observer, flag)
         for callback in callbacks:
             try:
                 callback()
@@ -219,14 +241,14 @@ class Engine:
         try:
             if not run.began:
                 run.began, run.started_at = True, time.monotonic()
-                self._signals.emit(BEGIN, WHOLE)
+                self._signals.emit(BEGIN, WHOLE, _context(run))
             while run.next_step < len(run.plan):
                 if not self._step_boundary(run):
                     break
                 step = run.plan[run.next_step]
                 if not run.step_begun:
                     run.step_begun = True
-                    self._signals.emit(BEGIN, STEP)
+                    self._signals.emit(BEGIN, STEP, _context(run))
                 try:
                     self._acquire(run, step)
                 except Exception as error:  # a device fault: pause with the reason; `start` retries the step
@@ -235,11 +257,11 @@ class Engine:
                     continue
                 run.next_step += 1
                 run.step_begun = False
-                self._signals.emit(END, STEP)
+                self._signals.emit(END, STEP, _context(run, -1))
             complete = run.next_step == len(run.plan)
             self._finish(run)
             if complete:
-                self._signals.emit(END, WHOLE)
+                self._signals.emit(END, WHOLE, _context(run))
             measurement.run_state.set("finished" if complete else "closed")
         except BaseException as error:  # the engine itself failed: say so, never die silently
             log.exception("%s: the acquisition failed", measurement.name())
@@ -302,6 +324,11 @@ class Engine:
     def _finish(self, run: Acquisition) -> None:
         self._make_safe(run)
         run.file.close()
+
+
+def _context(run: Acquisition, offset: int = 0) -> dict[str, Any]:
+    """What a signal is about: the measurement, the step (0-based) and the number of steps."""
+    return {"measurement": run.measurement.name(), "step": run.next_step + offset, "steps": len(run.plan)}
 
 
 def _z_slices(configuration: Configuration) -> int:

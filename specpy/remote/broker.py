@@ -1,0 +1,310 @@
+"""The broker: Majordomo-style routing of client requests to named services, plus the event proxy.
+
+Clients talk to one ROUTER, workers to another (TCP, and inproc for a worker in the same
+process). Workers register a service name with READY; several workers of one name share the
+requests round-robin. Both sides heartbeat; a worker silent for `liveness` of its intervals is
+dead and every request it held is answered with ServiceLost. A request for an unknown or dead
+service is answered at once with ServiceUnavailable. Events go XSUB -> XPUB unchanged (their
+publishers number them per topic); the broker also publishes `$broker` heartbeats there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+import zmq
+
+from . import protocol as wire
+from .auth import KeyPair, make_server
+from .errors import ProtocolError, ServiceLost, ServiceUnavailable
+from .malformed import Malformed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 12345
+BROKER_TOPIC = b"$broker"
+
+
+@dataclass
+class WorkerRecord:
+    """A registered worker."""
+
+    socket: zmq.Socket
+    identity: bytes
+    service: str
+    interval: float
+    expiry: float
+    pending: dict[tuple[bytes, bytes], None] = field(default_factory=dict)  # (client, rid)
+
+
+class Broker:
+    """Routes requests to services; binds on construction, runs on `start()` (a thread) or `run()`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, heartbeat: float = 1.0, liveness: int = 3,
+                 keys: KeyPair | None = None, context: zmq.Context | None = None, inproc: bool = False) -> None:
+        self.host, self.heartbeat, self.liveness = host, heartbeat, liveness
+        self.instance = uuid.uuid4().hex[:12]
+        self.context = context or zmq.Context()
+        self._own_context = context is None
+        self.malformed = Malformed(log)
+        self.workers: dict[tuple[int, bytes], WorkerRecord] = {}
+        self.services: dict[str, list[WorkerRecord]] = {}
+        self._turn = itertools.count()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.requests = 0
+
+        def socket(kind: int, secure: bool) -> zmq.Socket:
+            sock = self.context.socket(kind)
+            sock.linger = 0
+            sock.maxmsgsize = wire.MAX_ARRAY + wire.MAX_HEADER
+            if secure and keys is not None:
+                make_server(sock, keys)
+            return sock
+
+        self.clients = socket(zmq.ROUTER, True)
+        self.port = self._bind(self.clients, port)
+        self.worker_sockets = [socket(zmq.ROUTER, True)]
+        self.worker_port = self._bind(self.worker_sockets[0], 0)
+        self.events_in = [socket(zmq.XSUB, True)]
+        self.events_in_port = self._bind(self.events_in[0], 0)
+        self.events_out = socket(zmq.XPUB, True)
+        self.events_out_port = self._bind(self.events_out, 0)
+        for sock in self.worker_sockets:
+            sock.router_handover = True
+        self.inproc_workers = self.inproc_events = ""
+        if inproc:  # a worker in this process: no TCP hop, no CURVE (nothing leaves the process)
+            self.inproc_workers = f"inproc://specpy-broker-{self.instance}-workers"
+            self.inproc_events = f"inproc://specpy-broker-{self.instance}-events"
+            workers, events = socket(zmq.ROUTER, False), socket(zmq.XSUB, False)
+            workers.router_handover = True
+            workers.bind(self.inproc_workers)
+            events.bind(self.inproc_events)
+            self.worker_sockets.append(workers)
+            self.events_in.append(events)
+
+    def _bind(self, sock: zmq.Socket, port: int) -> int:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if port:
+            sock.bind(f"tcp://{host}:{port}")
+            return port
+        return int(sock.bind_to_random_port(f"tcp://{host}"))
+
+    # --- running --------------------------------------------------------------------------------
+
+    def start(self) -> Broker:
+        """Run the broker loop on a background thread."""
+        self._thread = threading.Thread(target=self.run, name="specpy-broker", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loop and close every socket (and the context, if the broker made it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def run(self) -> None:
+        """The broker loop, until `stop()`."""
+        poller = zmq.Poller()
+        poller.register(self.clients, zmq.POLLIN)
+        poller.register(self.events_out, zmq.POLLIN)
+        for sock in (*self.worker_sockets, *self.events_in):
+            poller.register(sock, zmq.POLLIN)
+        next_beat = time.monotonic()
+        tick = max(1, int(min(self.heartbeat / 4, 0.1) * 1000))
+        log.info("broker %s: clients on port %d, %d worker socket(s)", self.instance, self.port, len(self.worker_sockets))
+        try:
+            while not self._stop.is_set():
+                ready = dict(poller.poll(tick))
+                for sock in self.worker_sockets:
+                    if sock in ready:
+                        self._drain(sock, self._worker_message)
+                if self.clients in ready:
+                    self._drain(self.clients, self._client_message)
+                for sock in self.events_in:
+                    if sock in ready:
+                        self._drain(sock, self._event)
+                if self.events_out in ready:
+                    self._drain(self.events_out, self._subscription)
+                now = time.monotonic()
+                if now >= next_beat:
+                    self._beat()
+                    next_beat = now + self.heartbeat
+                self._expire(now)
+        finally:
+            self._close()
+
+    def _drain(self, sock: zmq.Socket, handle: Any, budget: int = 256) -> None:
+        """Handle up to `budget` queued messages of a socket; a bad one never stops the loop."""
+        for _ in range(budget):
+            if not sock.get(zmq.EVENTS) & zmq.POLLIN:
+                return
+            frames = sock.recv_multipart(copy=False)
+            try:
+                handle(sock, frames)
+            except Exception as error:  # noqa: BLE001 - counted and logged, the broker goes on
+                self.malformed.count("unhandled", f"{type(error).__name__}: {error}")
+
+    def _close(self) -> None:
+        for sock in (self.clients, self.events_out, *self.worker_sockets, *self.events_in):
+            sock.close(0)
+        if self._own_context:
+            self.context.term()
+
+    # --- clients ------------------------------------------------------------------------------
+
+    def _client_message(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        if len(frames) < 5 or frames[1].bytes != wire.CLIENT or len(frames[3]) != 8:
+            self.malformed.count("client envelope", f"{len(frames)} frame(s)")
+            return
+        client, rid = frames[0].bytes, frames[3].bytes
+        try:
+            service = wire.check_name(frames[2].bytes)
+        except ProtocolError as error:
+            self.malformed.count("client service name", str(error))
+            self._reply_error(client, "?", rid, error)
+            return
+        self.requests += 1
+        if service == wire.BROKER_SERVICE:
+            self._broker_service(client, rid, frames[4:])
+            return
+        workers = self.services.get(service)
+        if not workers:
+            known = sorted(self.services) or ["none"]
+            self._reply_error(client, service, rid, ServiceUnavailable(
+                f"no live worker serves {service!r} (services: {', '.join(known)}); is `specpy serve` running?"))
+            return
+        worker = workers[next(self._turn) % len(workers)]
+        worker.pending[(client, rid)] = None
+        wire.send(worker.socket, [worker.identity, wire.WORKER, wire.REQUEST, client, rid, *frames[4:]])
+
+    def _broker_service(self, client: bytes, rid: bytes, frames: list[zmq.Frame]) -> None:
+        """The broker's own operations: `endpoints` (ports to connect to) and `services`."""
+        request_id = int.from_bytes(rid, "big")
+        try:
+            message = wire.decode(frames[0], frames[1:])
+            op = message.get("op")
+            if op == "endpoints":
+                value: Any = {"workers": self.worker_port, "events_in": self.events_in_port,
+                              "events_out": self.events_out_port, "broker": self.instance,
+                              "heartbeat": self.heartbeat}
+            elif op == "services":
+                value = {name: len(workers) for name, workers in sorted(self.services.items())}
+            elif op == "status":
+                value = {"broker": self.instance, "requests": self.requests, "malformed": self.malformed.counts()}
+            else:
+                raise ProtocolError(f"the broker has no operation {op!r}; it has 'endpoints', 'services' and 'status'")
+            reply = wire.encode(wire.result(request_id, value))
+        except ProtocolError as error:
+            self.malformed.count("broker request", str(error))
+            reply = wire.encode(wire.failure(request_id, error, with_traceback=False))
+        self.clients.send_multipart([client, wire.CLIENT, wire.BROKER_SERVICE.encode(), rid, *reply])
+
+    def _reply_error(self, client: bytes, service: str, rid: bytes, error: Exception) -> None:
+        header = wire.encode(wire.failure(int.from_bytes(rid, "big"), error, with_traceback=False))
+        self.clients.send_multipart([client, wire.CLIENT, service.encode(), rid, *header])
+
+    # --- workers ------------------------------------------------------------------------------
+
+    def _worker_message(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        if len(frames) < 3 or frames[1].bytes != wire.WORKER or frames[2].bytes not in wire.COMMANDS:
+            self.malformed.count("worker envelope", f"{len(frames)} frame(s)")
+            return
+        identity, command = frames[0].bytes, frames[2].bytes
+        key = (id(sock), identity)
+        worker = self.workers.get(key)
+        if worker is not None:
+            worker.expiry = time.monotonic() + worker.interval * self.liveness
+        if command == wire.READY:
+            self._ready(sock, identity, worker, frames)
+        elif worker is None:  # anything but READY from a stranger: tell it to register again
+            if command != wire.DISCONNECT:
+                self.malformed.count("worker not registered", f"command {command!r} before READY")
+                sock.send_multipart([identity, wire.WORKER, wire.DISCONNECT])
+        elif command == wire.REPLY:
+            self._forward_reply(worker, frames)
+        elif command == wire.DISCONNECT:
+            self._remove(worker, "it said goodbye")
+        elif command != wire.HEARTBEAT:
+            self.malformed.count("worker command", f"unexpected command {command!r}")
+
+    def _ready(self, sock: zmq.Socket, identity: bytes, worker: WorkerRecord | None, frames: list[zmq.Frame]) -> None:
+        if worker is not None:
+            self.malformed.count("worker READY twice", worker.service)
+            self._remove(worker, "it registered twice")
+            sock.send_multipart([identity, wire.WORKER, wire.DISCONNECT])
+            return
+        try:
+            if len(frames) != 5:
+                raise ProtocolError(f"READY has 5 frames, not {len(frames)}")
+            service = wire.check_name(frames[3].bytes)
+            info = wire.decode(frames[4])
+            interval = info.get("heartbeat")
+            if service == wire.BROKER_SERVICE or not isinstance(interval, (int, float)) or not 0.001 <= interval <= 3600:
+                raise ProtocolError(f"READY for {service!r} with heartbeat {interval!r}")
+        except ProtocolError as error:
+            self.malformed.count("worker READY", str(error))
+            sock.send_multipart([identity, wire.WORKER, wire.DISCONNECT])
+            return
+        record = WorkerRecord(sock, identity, service, float(interval), time.monotonic() + interval * self.liveness)
+        self.workers[(id(sock), identity)] = record
+        self.services.setdefault(service, []).append(record)
+        log.info("worker registered for %r (%d worker(s) now)", service, len(self.services[service]))
+
+    def _forward_reply(self, worker: WorkerRecord, frames: list[zmq.Frame]) -> None:
+        if len(frames) < 6:
+            self.malformed.count("worker REPLY", f"{len(frames)} frame(s)")
+            return
+        client, rid = frames[3].bytes, frames[4].bytes
+        if (client, rid) not in worker.pending:
+            self.malformed.count("worker REPLY", "a reply to no request it holds")
+            return
+        del worker.pending[(client, rid)]
+        wire.send(self.clients, [client, wire.CLIENT, worker.service.encode(), rid, *frames[5:]])
+
+    def _remove(self, worker: WorkerRecord, why: str) -> None:
+        self.workers.pop((id(worker.socket), worker.identity), None)
+        workers = self.services.get(worker.service, [])
+        if worker in workers:
+            workers.remove(worker)
+        if not workers:
+            self.services.pop(worker.service, None)
+        log.warning("worker for %r removed: %s; %d request(s) lost", worker.service, why, len(worker.pending))
+        for client, rid in worker.pending:
+            self._reply_error(client, worker.service, rid, ServiceLost(
+                f"the {worker.service!r} service was lost ({why}) before it replied; the request may or may not "
+                "have taken effect"))
+        worker.pending.clear()
+
+    def _expire(self, now: float) -> None:
+        for worker in [w for w in self.workers.values() if w.expiry < now]:
+            self._remove(worker, f"no heartbeat for {worker.interval * self.liveness:.3g} s")
+
+    def _beat(self) -> None:
+        for worker in list(self.workers.values()):
+            worker.socket.send_multipart([worker.identity, wire.WORKER, wire.HEARTBEAT])
+        beat = msgpack.packb({"v": wire.VERSION, "broker": self.instance, "heartbeat": self.heartbeat})
+        self.events_out.send_multipart([BROKER_TOPIC, beat])
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _event(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        if len(frames) != 2 or len(frames[0]) > wire.MAX_NAME or frames[0].bytes.startswith(b"$"):
+            self.malformed.count("event", f"{len(frames)} frame(s)")
+            return
+        self.events_out.send_multipart(frames, copy=False)
+
+    def _subscription(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
+        if len(frames) != 1 or len(frames[0]) < 1 or frames[0].bytes[0] not in (0, 1):
+            self.malformed.count("subscription", f"{len(frames)} frame(s)")
+            return
+        for events in self.events_in:
+            events.send(frames[0])
