@@ -294,10 +294,17 @@ class Imspector:
         return self._rig
 
     def shutdown(self) -> None:
-        """Stop every measurement and close the rig (the simulator too, if it started one)."""
+        """Stop every measurement and close the rig (the simulator too, if it started one).
+
+        The next get_application() then creates a new application.
+        """
+        global _application
         for measurement in list(self._measurements):
             self.close(measurement)
         self._rig.close()
+        with _application_lock:
+            if _application is self:
+                _application = None
 
 
 def _restore_parameters(configuration: Configuration, values: Any) -> None:
@@ -346,14 +353,13 @@ def get_application(host: str | None = None, rig: str | os.PathLike | None = Non
             from drivers.rig import connect_rig, default_rig_path
 
             _application = Imspector(connect_rig(rig_path(rig) or default_rig_path()))
-            atexit.register(_shutdown)
         elif rig is not None:
             raise Error("the application already runs on its rig; pass rig= only on the first get_application()")
         return _application
 
 
+@atexit.register
 def _shutdown() -> None:
-    global _application
+    """At exit, shut the process's application down (stopping a simulator it started)."""
     if _application is not None:
         _application.shutdown()
-        _application = None

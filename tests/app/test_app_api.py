@@ -138,3 +138,22 @@ def test_run_save_and_reopen(app, measurement, tmp_path):
         app.close(reopened)
     with File(m.path(), File.Read) as f:  # the autosave holds the same
         np.testing.assert_array_equal(f.read(0).data(), stack.data())
+
+
+def test_get_application_is_one_per_process_until_shut_down(monkeypatch, tmp_path):
+    from specpy import get_application
+
+    monkeypatch.delenv("SPECPY_RIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # no user rig file
+    first = get_application()
+    try:
+        assert get_application() is first
+        with pytest.raises(Error, match="pass rig= only on the first"):
+            get_application(rig="other.toml")
+    finally:
+        first.shutdown()
+    second = get_application()
+    try:
+        assert second is not first and second.device_drivers()["scanner"] == "GalvoScanner"
+    finally:
+        second.shutdown()
