@@ -91,6 +91,7 @@ def main() -> int:
     print(f"whole path (engine, drivers, transports, simulator, autosave): {engine_fps:7.1f} frames/s")
     print(f"simulator World alone, same frames:                             {world_fps:7.1f} frames/s")
     print(f"ratio whole path / simulator alone: {engine_fps / world_fps:.2f}")
+    print(f"RATIO acquisition:whole_path/simulator_alone {engine_fps / world_fps:.4g}")
     print(f"step callback dispatch: {callback_cost() * 1e6:.2f} us per callback")
     return 0
 

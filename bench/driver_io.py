@@ -153,11 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  driver read / bare pyvisa = {ratio(io, 'driver read', 'bare pyvisa'):.2f}x   (goal >= 0.90x)")
     print(f"  driver read / raw socket  = {ratio(io, 'driver read', 'raw socket'):.2f}x   (goal >= 0.55x)")
     print(f"  bare pyvisa / raw socket  = {ratio(io, 'bare pyvisa', 'raw socket'):.2f}x   (for reference)")
+    print(f"RATIO driver_io:driver_read/bare_pyvisa {ratio(io, 'driver read', 'bare pyvisa'):.4g} >=0.90")
+    print(f"RATIO driver_io:driver_read/raw_socket {ratio(io, 'driver read', 'raw socket'):.4g} >=0.55")
+    print(f"RATIO driver_io:bare_pyvisa/raw_socket {ratio(io, 'bare pyvisa', 'raw socket'):.4g}")
     print(f"tree (median of {args.blocks} blocks of {args.queries * 50}):")
     for name, values in tree.items():
         print(f"  {name:13s} {1e9 / statistics.median(values):8.0f} ns/op")
     print(f"  validated set / attribute set = {ratio(tree, 'attribute set', 'tree set'):.1f}x slower   (goal <= 20x)")
     print(f"  validated get / attribute get = {ratio(tree, 'attribute get', 'tree get'):.1f}x slower")
+    print(f"RATIO driver_io:validated_set_slowdown {ratio(tree, 'attribute set', 'tree set'):.4g} <=20")
+    print(f"RATIO driver_io:validated_get_slowdown {ratio(tree, 'attribute get', 'tree get'):.4g}")
     return 0
 
 

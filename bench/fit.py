@@ -385,6 +385,9 @@ def main() -> None:
         out["beads"] = bench_beads(args)
     if "flim" in parts:
         out["flim"] = bench_flim(args)
+    for r in out.get("spots", []):  # machine-readable lines for bench/run_all.py
+        if "speedup" in r:
+            print(f"RATIO fit:session/{r['method'].split()[0]}_roi{r['roi']}_{r['photons']:.0f}ph {r['speedup']:.4g}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(out, handle, indent=1)

@@ -99,6 +99,7 @@ def main() -> None:
             continue
         other = mib / theirs[their_case]
         print(f"{case:<16}{mine:>12.0f}{other:>14.0f}{mine / other:>12.2f}x")
+        print(f"RATIO obf_io:{case.replace(' ', '_')}_ours/theirs {mine / other:.4g}")
 
 
 if __name__ == "__main__":

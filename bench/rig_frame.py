@@ -88,6 +88,7 @@ def main() -> int:
     direct = world_frame_times(simulation, Raster(512, 512, 50e-9, 50e-9, 0.0, 0.0, args.dwell), args.repeats)
     print(f"World.frame 512x512 directly: median {statistics.median(direct) * 1e3:.2f} ms")
     print(f"ratio driver path / World alone: {statistics.median(driver) / statistics.median(direct):.2f}")
+    print(f"RATIO rig_frame:driver_path/world_alone {statistics.median(driver) / statistics.median(direct):.4g}")
     return 0
 
 

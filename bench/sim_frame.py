@@ -58,6 +58,7 @@ def frame_benchmark() -> None:
     f, s = statistics.median(fast), statistics.median(slow)
     print(f"512x512 frame, {len(sample)} emitters: World.frame {f:.2f} ms, naive loop {s:.1f} ms, "
           f"ratio {s / f:.0f}x")
+    print(f"RATIO sim_frame:naive_loop/world_frame {s / f:.4g}")
     dense = Sample.random(np.random.default_rng(1), emitters=2000, beads=200, extent=(20e-6, 20e-6, 0.0))
     world.sample = dense
     print(f"512x512 frame, {len(dense)} emitters: World.frame {median_ms(lambda: world.frame(raster), 5):.2f} ms")

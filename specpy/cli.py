@@ -14,7 +14,8 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="specpy-demo", metavar="DIR",
                         help="directory for the .obf files, the database, the products and the report (default: %(default)s)")
     parser.add_argument("--local", action="store_true",
-                        help="use the local application (the default until the headless service lands)")
+                        help="run the job in this process's own application instead of through a `specpy serve` "
+                             "service that the demo starts (and stops) on a free loopback port")
     parser.add_argument("--seed", type=int, default=1, help="seed of the bead sample and the photon noise (default: %(default)s)")
 
 
@@ -23,8 +24,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from .demo import DemoOptions, run_demo
 
-    # Local is the only mode until the headless service (issue 6) lands; then `--local` chooses it.
-    return run_demo(DemoOptions(out=Path(args.out), local=True, seed=args.seed))
+    return run_demo(DemoOptions(out=Path(args.out), local=args.local, seed=args.seed))
 
 
 def _info_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +35,44 @@ def _info(args: argparse.Namespace) -> int:
     from .info import print_file_summary
 
     return print_file_summary(args.file)
+
+
+def _convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="an .obf/.msr, FITS (.fits/.fit/.fts) or TIFF/OME-TIFF (.tif/.tiff) file")
+    parser.add_argument("destination", help="the file to write; its suffix says the kind (.fits, .ome.tif, .obf, ...)")
+    parser.add_argument("--force", action="store_true", help="replace the destination if it exists")
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .convert import convert
+
+    stacks = convert(args.source, args.destination, overwrite=args.force)
+    for index, stack in enumerate(stacks):
+        print(f"[{index}] {stack.name() or '(unnamed)'}: {stack.data().dtype} {stack.shape()}")
+    print(f"wrote {len(stacks)} stack(s) to {args.destination}")
+    return 0
+
+
+def _fit_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="an .obf/.msr, FITS or (OME-)TIFF file of bead images")
+    parser.add_argument("--out", metavar="DIR", help="where to save <stem>_spots.ecsv/.fits (default: next to FILE)")
+    parser.add_argument("--roi", type=int, help="fit window in pixels, odd (default: about two 250 nm FWHMs, else 7)")
+    parser.add_argument("--threshold", type=float, default=5.0,
+                        help="spot finder threshold in noise units (default: %(default)s)")
+    parser.add_argument("--rows", type=int, default=40, help="spots to print (default: %(default)s; all are saved)")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .convert import read_stacks
+    from .fit_file import fit_stacks, print_table, save_table
+
+    table, notes = fit_stacks(read_stacks(args.file), args.roi, args.threshold)
+    for note in notes:
+        print(note, file=sys.stderr)
+    print_table(table, sys.stdout, args.rows)
+    paths = save_table(table, args.file, args.out)
+    print(f"saved {len(table)} spot(s): {', '.join(str(path) for path in paths)}")
+    return 0
 
 
 def _db_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,6 +158,10 @@ COMMANDS: dict[str, Command] = {
              _demo_arguments, _demo),
     "drivers": ("list the installed instrument drivers; --rig checks a rig file", _drivers_arguments, _drivers),
     "info": ("summarise an .obf/.msr file: stacks, sizes, types, units, metadata", _info_arguments, _info),
+    "convert": ("convert stacks between .obf/.msr, FITS and OME-TIFF (dtype, shape, pixel sizes, units and names kept)",
+                _convert_arguments, _convert),
+    "fit": ("find and fit every bead in a file (2D Gaussians, plane by plane); print and save the table",
+            _fit_arguments, _fit),
     "sim": ("run the simulated rig and print each instrument's address (python -m device_sim)", _sim_arguments, _sim),
     "db": ("analysis database: upgrade the schema, check products against rows, query", _db_arguments, _db),
     "serve": ("run the application headless behind a ZeroMQ broker (simulated rig by default)", _serve_arguments,
@@ -146,6 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(passed_on)}")
     try:
         return COMMANDS[args.command][2](args)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM during the demo): whatever the command started is stopped
+        print(f"specpy {args.command}: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:  # noqa: BLE001 - a CLI reports, it does not dump a traceback
         from .errors import Error
 

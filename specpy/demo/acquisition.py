@@ -112,8 +112,8 @@ def acquire_all(application: Any, plan: Plan, out: Path, progress: Progress) -> 
             measurement, powers = create(application, plan)
             progress.stage(f"the {label}", frames(plan))
             application.run(measurement)
-            path = out / f"{kind}.obf"
-            measurement.save_as(path)
+            path = (out / f"{kind}.obf").resolve()
+            measurement.save_as(str(path))  # a str, absolute: the application may be a service in another process
             stacks = [measurement.stack(index) for index in range(measurement.number_of_stacks())]
             acquired.append(Acquired(kind, path, stacks, powers))
             application.close(measurement)

@@ -1,7 +1,8 @@
-"""Where the demo's application comes from: the local one now, the service on loopback once it exists.
+"""Where the demo's application comes from: a `specpy serve` service on loopback, or the local one (--local).
 
-`open_application(rig, local)` yields an application exactly as a lab script gets one, through
-`get_application(...)`, and shuts it (and the simulated rig it started) down afterwards.
+`open_application(rig, local, data)` yields an application exactly as a lab script gets one,
+through `get_application(...)`, and afterwards closes it and stops what it started (the service
+process, or the local application's simulated rig), however the block ends.
 """
 
 from __future__ import annotations
@@ -10,11 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from ..errors import Error
-
-SERVICE_PENDING = ("the demo through the headless service on loopback needs the remote service (issue 6), "
-                   "which this version does not have yet; run it with the local application (--local)")
 
 
 @contextmanager
@@ -30,9 +26,21 @@ def local_application(rig: Path) -> Iterator[Any]:
 
 
 @contextmanager
-def open_application(rig: Path, local: bool) -> Iterator[Any]:
-    """The demo's application: local with `local`; else (once issue 6 lands) a service the demo starts on loopback."""
-    if not local:
-        raise Error(SERVICE_PENDING)
-    with local_application(rig) as application:
+def remote_application(rig: Path, data: Path) -> Iterator[Any]:
+    """`specpy serve rig` on a free loopback port (its files under `data`), and `get_application("localhost:PORT")`."""
+    from ..application import get_application
+    from .service import loopback_service
+
+    with loopback_service(rig, data) as service:
+        application = get_application(f"localhost:{service.port}")
+        try:
+            yield application
+        finally:
+            application.close_connection()
+
+
+@contextmanager
+def open_application(rig: Path, local: bool, data: Path) -> Iterator[Any]:
+    """The demo's application: the local one with `local`, else a service the demo starts (and stops) on loopback."""
+    with (local_application(rig) if local else remote_application(rig, data)) as application:
         yield application

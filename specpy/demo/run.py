@@ -23,10 +23,12 @@ from .applications import open_application
 from .progress import Progress
 from .records import DATABASE_NAME, fitted_spots, make_pipeline, open_database
 from .rig import Truth, read_truth, write_rig
+from .service import SERVICE_LOG
 
 REPORT_NAME = "specpy-demo.png"
 SUMMARY_NAME = "summary.json"
 RIG_NAME = "rig.toml"
+SERVICE_DATA = "service"  # the service's data directory (SPECPY_DATA: autosaves, its log) in the output directory
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class DemoOptions:
     """The demo's options: output directory, local or service application, seed, and the tolerance it reports."""
 
     out: Path = Path("specpy-demo")
-    local: bool = True
+    local: bool = False
     seed: int = 1
     tolerance: float = 0.05
 
@@ -60,6 +62,7 @@ class DemoResult:
     time_planes: list[PlaneRow]
     files: dict[str, Path] = field(default_factory=dict)
     database: dict[str, Any] = field(default_factory=dict)
+    host: str = ""  # where the application ran: get_application's host ('' : in this process)
     elapsed: float = 0.0
 
 
@@ -134,14 +137,18 @@ def _acquire_and_analyse(out: Path, rig: Path, truth: Truth, plan: Plan, progres
     database = open_database(out)
     try:
         pipeline = make_pipeline(database, plan, progress)
-        progress.stage("starting the simulated rig")
-        with open_application(rig, local) as application:
+        stage = "starting the simulated rig" + ("" if local else ", the broker and the service on loopback")
+        progress.stage(stage)
+        with open_application(rig, local, out / SERVICE_DATA) as application:
             callback = pipeline.attach(application)
             try:
                 acquired = acquire_all(application, plan, out, progress)
             finally:
                 application.disconnect_end(callback, 0)
-        result = analyse(acquired, pipeline, truth, plan)
+            result = analyse(acquired, pipeline, truth, plan)  # while remote stacks can still be read
+            result.host = application.host()
+        if not local:
+            result.files["service_log"] = out / SERVICE_DATA / SERVICE_LOG
         result.database = _database_facts(database)
     finally:
         database.close()

@@ -37,6 +37,7 @@ def summary_facts(result: DemoResult, tolerance: float) -> dict[str, Any]:
                      "fwhm_median": finite(row.fwhm_median), "counts": row.counts} for row in result.z_planes],
         "time_series": [{"t_index": row.index, "beads": row.beads, "fwhm_median": finite(row.fwhm_median),
                          "counts": row.counts} for row in result.time_planes],
+        "application": {"mode": "service" if result.host else "local", "host": result.host},
         "database": result.database,
         "files": {name: str(path.resolve()) for name, path in result.files.items()},
         "elapsed": result.elapsed,
@@ -93,4 +94,6 @@ def print_summary(result: DemoResult, tolerance: float, stream: TextIO) -> None:
     write(f"report (PNG):        {files['report']}")
     write(f"summary (JSON):      {files['summary']}")
     write(f"rig file (truth):    {files['rig']}")
+    if "service_log" in files:
+        write(f"service log:         {files['service_log']}   (the job ran through get_application({result.host!r}))")
     write(f"done in {result.elapsed:.1f} s")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 
 from specpy import File
+from specpy.demo.service import loopback_service
 
 from .conftest import REPO, run_process, user_environment
 
@@ -20,7 +21,8 @@ def run_example(name: str, tmp_path: Path, *arguments: str):
 
 def test_every_example_is_tested():
     scripts = {path.name for path in EXAMPLES.glob("*.py") if path.name != "example_output.py"}
-    assert scripts == {"confocal_frame.py", "z_stack_focus.py", "sted_power_series.py", "fit_saved_file.py"}
+    assert scripts == {"confocal_frame.py", "z_stack_focus.py", "sted_power_series.py", "fit_saved_file.py",
+                       "remote_acquisition.py"}
 
 
 def test_confocal_frame_then_fit_of_the_saved_file(tmp_path):
@@ -58,3 +60,17 @@ def test_sted_power_series_sharpens_with_power(tmp_path):
     widths = [float(row[2]) for row in rows]
     assert len(widths) == 4 and widths == sorted(widths, reverse=True)
     assert (tmp_path / "from-env" / "sted_power_series.obf").is_file()
+
+
+def test_remote_acquisition_runs_through_a_service_on_spec_server_port(tmp_path):
+    with loopback_service(None, tmp_path / "service") as service:  # the simulated rig, a free port
+        env = user_environment(tmp_path)
+        env["SPEC_SERVER_PORT"] = str(service.port)
+        result = run_process([str(EXAMPLES / "remote_acquisition.py"), str(tmp_path / "out")], env, tmp_path)
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert service.process.returncode == 0  # stopped cleanly by SIGTERM
+    assert "at 'localhost'" in result.stdout and result.stdout.count("  step ") == 3
+    photons = [int(line.split()[-2]) for line in result.stdout.splitlines() if line.startswith("  step ")]
+    assert photons[0] > photons[1] > photons[2] > 0  # each STED power set by the blocking step callback took effect
+    with File(tmp_path / "out" / "remote_acquisition.obf", File.Read) as f:
+        assert f.read(0).shape() == [64, 64, 1, 3]

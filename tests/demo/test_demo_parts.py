@@ -142,12 +142,3 @@ def test_demo_options_refuse_nonsense():
         DemoOptions(seed=-1)
     with pytest.raises(ValidationError, match="tolerance"):
         DemoOptions(tolerance=5)
-
-
-def test_the_service_mode_says_it_waits_for_the_service(tmp_path):
-    from specpy import Error
-    from specpy.demo.applications import open_application
-
-    with pytest.raises(Error, match="issue 6"):
-        with open_application(tmp_path / "rig.toml", local=False):
-            pass

@@ -1,8 +1,13 @@
-"""`specpy demo` end to end in its own process: the PNG, the recovered STED law, the records, the files."""
+"""`specpy demo` end to end in its own process: the PNG, the recovered STED law, the records, the files.
+
+One full run per mode: the default (the job through a `specpy serve` service the demo starts on
+loopback, as the README's first command runs it) and `--local` (the same seed gives the same numbers).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from astropy.io import fits
@@ -18,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One demo run (seed 1) in a fresh output directory: (completed process, output directory, environment)."""
+    """One demo run (seed 1, the service mode) in a fresh output directory: (completed process, output directory, environment)."""
     directory = tmp_path_factory.mktemp("demo")
     env = user_environment(directory)
     result = run_process(["-m", "specpy.cli", "demo", "--out", str(directory / "out"), "--seed", "1"], env, directory)
@@ -100,9 +105,25 @@ def test_db_check_finds_the_database_consistent(demo, tmp_path):
     assert result.returncode == 0 and "consistent" in result.stdout, result.stdout + result.stderr
 
 
-def test_the_same_seed_gives_the_same_numbers(demo, tmp_path):
+def test_the_job_ran_through_the_service_which_was_stopped_cleanly(demo):
+    result, out, _ = demo
+    facts = summary(out)
+    assert facts["application"]["mode"] == "service" and facts["application"]["host"].startswith("localhost:")
+    log = (out / "service" / "specpy-serve.log").read_text()
+    pid = int(log.split(" pid ")[1].split()[0])
+    assert "specpy.remote" not in result.stderr  # the service's log goes to its file, not the demo's terminal
+    assert "SIGTERM: stopping" in log and log.rstrip().endswith("stopped")
+    assert "0 request(s) lost" in log
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone (and reaped by the demo)
+
+
+def test_local_mode_gives_the_same_numbers_for_the_same_seed(demo, tmp_path):
     _, out, env = demo
-    again = run_process(["-m", "specpy.cli", "demo", "--out", str(tmp_path / "again"), "--seed", "1"], env, tmp_path)
-    assert again.returncode == 0, again.stderr
-    first, second = summary(out), summary(tmp_path / "again")
+    local = run_process(["-m", "specpy.cli", "demo", "--local", "--out", str(tmp_path / "local"), "--seed", "1"], env,
+                        tmp_path)
+    assert local.returncode == 0, local.stderr
+    first, second = summary(out), summary(tmp_path / "local")
+    assert second["application"] == {"mode": "local", "host": ""} and not (tmp_path / "local" / "service").exists()
     assert first["fit"] == second["fit"] and first["sted_series"] == second["sted_series"]
+    assert second["within_tolerance"] is True
