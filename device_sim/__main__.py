@@ -53,7 +53,7 @@ def fault(argv: list[str]) -> int:
     parser.add_argument("control", help="the control endpoint the rig printed (host:port)")
     parser.add_argument("instrument", help="e.g. stage, sted_laser, scanner")
     parser.add_argument("kind", help="latency|drop|garble|drop_rate|garble_rate|clear|unplug|replug|"
-                                     "interlock|limit|stuck_shutter|jam_wheel")
+                                     "interlock|limit|stuck_shutter|jam_wheel|error")
     parser.add_argument("value", nargs="?", help="seconds, a count, a rate, an axis, open/closed")
     args = parser.parse_args(argv)
     value: object = args.value

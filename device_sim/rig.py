@@ -127,7 +127,7 @@ class Rig:
     def inject(self, name: str, kind: str, value: Any = None) -> None:
         """Inject a fault into one instrument: a wire fault (latency s, drop n, garble n,
         drop_rate, garble_rate; "clear"), "unplug", "replug", or a device error ("interlock",
-        "limit", "stuck_shutter", "jam_wheel")."""
+        "limit", "stuck_shutter", "jam_wheel"; "error" n on SCPI instruments)."""
         instrument = self.instruments[name]
         if kind in WIRE_FAULTS:
             instrument.faults.set(**{kind: float(value)})

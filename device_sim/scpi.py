@@ -36,6 +36,7 @@ class ScpiDevice(Served):
         self.errors: deque[tuple[int, str]] = deque()
         self.esr = 0
         self.lock = threading.RLock()
+        self.refuse = 0  # the next settings/actions to refuse with a device-specific error (an injected fault)
         self.server = TcpServer(self.process, faults)
 
     def process(self, raw: bytes) -> bytes | None:
@@ -52,6 +53,9 @@ class ScpiDevice(Served):
                 self.push_error(exc.kind, exc.detail)
             for unit in units:
                 try:
+                    if self.refuse > 0 and not unit.query:
+                        self.refuse -= 1
+                        raise CommandError("device", f"injected fault: {unit.header} refused")
                     reply = dispatch(self.table, self, unit)
                 except CommandError as exc:
                     self.push_error(exc.kind, exc.detail)
@@ -63,6 +67,13 @@ class ScpiDevice(Served):
                 if reply is not None:
                     replies.append(definite_block(reply) if isinstance(reply, bytes) else reply.encode())
         return b";".join(replies) + b"\n" if replies else None
+
+    def device_error(self, kind: str, value: object = 1) -> None:
+        """"error": the next `value` settings or actions (not queries) fail with -300 Device-specific error."""
+        if kind != "error":
+            super().device_error(kind, value)
+        with self.lock:
+            self.refuse = int(value if value is not None else 1)
 
     def push_error(self, kind: str, detail: str = "") -> None:
         """Queue a standard error (code and text from the table) and set its ESR bit."""

@@ -39,6 +39,8 @@ class PhotonCounter(ScpiInstrument):
         },
     }
 
+    _frame_pending = False  # a frame was armed and its counts not yet fetched
+
     def _set_if_changed(self, path: str, value: object) -> None:
         """Set a parameter unless the value last set or read is already the same (saves round trips per frame)."""
         if self.parameters.get(path) != value:
@@ -107,14 +109,19 @@ class PhotonCounter(ScpiInstrument):
         nx, ny = scanner.parameters.get("pixels/x"), scanner.parameters.get("pixels/y")
         if out is not None and out.shape != (ny, nx):
             raise ValidationError(f"out has shape {out.shape}; the scanner's frame is (ny, nx) = ({ny}, {nx})")
+        if self._frame_pending:  # the last frame failed part-way: the counter may still be armed, so disarm it
+            self.abort()
         self._set_if_changed("trigger_source", "external")
+        self._frame_pending = True
         self.arm(nx * ny)
         scanner.start()
         timeout = self._io().timeout + scanner.expected_frame_time()
         flat = out.reshape(-1) if out is not None and out.flags.c_contiguous else None
         if out is not None and flat is None:
             counts = self.fetch(timeout)
+            self._frame_pending = False
             out[...] = counts.reshape(ny, nx)
             return out
         counts = self.fetch(timeout, out=flat)
+        self._frame_pending = False
         return out if out is not None else counts.reshape(ny, nx)

@@ -31,6 +31,7 @@ from .stack import Stack
 log = logging.getLogger(__name__)
 
 BEGIN, END = "begin", "end"
+RECONNECT_ROLES = ("scanner", "excitation_laser", "sted_laser", "shutter_wheel", "stage")  # and the detector
 WHOLE, STEP = 0, 1  # the flags of Imspector's begin/end signals
 
 
@@ -253,7 +254,8 @@ class Engine:
                     self._acquire(run, step)
                 except Exception as error:  # a device fault: pause with the reason; `start` retries the step
                     log.warning("%s: step %d failed: %s", measurement.name(), step.index + 1, error)
-                    self._pause(run, f"step {step.index + 1} of {len(run.plan)} failed: {error}", fault=True)
+                    self._pause(run, f"step {step.index + 1} of {len(run.plan)} failed: {type(error).__name__}: {error}",
+                                fault=True)
                     continue
                 run.next_step += 1
                 run.step_begun = False
@@ -303,7 +305,21 @@ class Engine:
             state.fault = False
         run.paused_for += time.monotonic() - begun
         if not run.stop_requested:
+            if fault:
+                self._reconnect(run)
             state.set("running")
+
+    def _reconnect(self, run: Acquisition) -> None:
+        """Before a failed step is retried, reopen its disconnected devices now rather than after their backoff."""
+        step = run.plan[run.next_step]
+        roles = {*RECONNECT_ROLES, step.configuration.parameters("channels/detector")}
+        for role in sorted(roles):
+            transport = getattr(self._devices.by_role(role), "transport", None) if self._devices.has_role(role) else None
+            if transport is not None and not transport.connected:
+                try:
+                    transport.reconnect()  # bounded by the transport's timeout
+                except Exception as error:  # still away: the retried step fails again and says why
+                    log.warning("%s: %s is still disconnected: %s", run.measurement.name(), role, error)
 
     def _acquire(self, run: Acquisition, step: Step) -> None:
         """Apply the step's configuration, acquire its frames into the stack, flush the autosave."""

@@ -45,6 +45,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CURVE encryption; only clients whose keys were allowed (`specpy keys allow`) get in")
     parser.add_argument("--keys", metavar="DIR", help="key directory (default: $SPECPY_KEYS or ~/.config/specpy/keys)")
     parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without --curve")
+    parser.add_argument("--database", metavar="URL",
+                        help="record each measurement run ('started', then 'complete') and its bead analysis in this "
+                             "database (`specpy db upgrade` creates it); a killed service leaves its run 'started'")
     parser.add_argument("--log", metavar="FILE", help="log file (default: <data directory>/logs/specpy-serve.log)")
 
 
@@ -120,6 +123,7 @@ def _serve_application(args: argparse.Namespace, context: zmq.Context, broker: B
     from .remote.worker import Worker
 
     app = Imspector(connect_rig(args.rig or default_rig_path()))
+    database = _record_runs(app, args.database) if args.database else None
     dispatcher = Dispatcher(app, args.service)
     locator = None
     if broker is not None:
@@ -142,7 +146,20 @@ def _serve_application(args: argparse.Namespace, context: zmq.Context, broker: B
         app.shutdown()
         if locator is not None:
             locator.close()
+        if database is not None:
+            database.close()
     return 0
+
+
+def _record_runs(app: Any, url: str) -> Any:
+    """Attach the bead pipeline and the run log of the database at `url` to the application."""
+    from .targets import Database, Pipeline, RunLog
+
+    database = Database(url)
+    Pipeline(database).attach(app)  # the end callbacks run in this order: analysis, then 'complete'
+    RunLog(database).attach(app)
+    log.info("recording measurement runs in %s", database.safe_url)
+    return database
 
 
 def _external_broker(args: argparse.Namespace, keys: KeyPair | None) -> tuple[Connection, Any, Any]:

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 12345
 BROKER_TOPIC = b"$broker"
+EVENT_QUEUE = 1000  # events queued per subscriber (ZeroMQ's high-water mark)
+EVENT_BUFFER = 64 * 1024  # bytes of kernel send buffer per subscriber
 
 
 @dataclass
@@ -76,6 +78,9 @@ class Broker:
         self.events_in = [socket(zmq.XSUB, True)]
         self.events_in_port = self._bind(self.events_in[0], 0)
         self.events_out = socket(zmq.XPUB, True)
+        # A stalled subscriber holds at most this much of the broker's memory; beyond it, its events are dropped
+        # (the sequence numbers tell it how many), instead of reaching it minutes late from megabytes of buffers.
+        self.events_out.sndhwm, self.events_out.sndbuf = EVENT_QUEUE, EVENT_BUFFER
         self.events_out_port = self._bind(self.events_out, 0)
         for sock in self.worker_sockets:
             sock.router_handover = True

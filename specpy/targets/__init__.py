@@ -25,6 +25,7 @@ _EXPORTS = {
     "Input": "task", "Task": "task",
     "Pipeline": "pipeline", "analyse_measurement": "pipeline",
     "bead_scans": "queries", "products": "queries",
+    "RunLog": "runs", "incomplete_runs": "runs",
 }
 
 __all__ = sorted(_EXPORTS)

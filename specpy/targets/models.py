@@ -2,7 +2,7 @@
 
 acquisition   one row per input stack (content hash, sample, instrument, times, source file)
 parameter_set one row per distinct canonical parameter JSON (keyed by its SHA-256)
-task_run      one row per task key: status ('complete' or 'failed'), host/pid, times, code versions, error text
+task_run      one row per task key: status ('complete', 'failed', or 'started' for a run in progress), host/pid, times, code versions, error text
 run_input     lineage: which acquisitions (or products) fed a run, by content hash
 product       a file written by a run: path relative to the data root, SHA-256, size, format
 run_output    the commit marker: one row per (run, result table) written in the same transaction

@@ -249,3 +249,13 @@ def record_failure(database: Database, task: Task, error: str, started: datetime
             return
         run.error, run.host, run.pid = error[:10000], socket.gethostname(), os.getpid()
         run.finished_at = run.modified = utcnow()
+
+
+def record_started(database: Database, task: Task, started: datetime | None = None) -> None:
+    """Record that a run has begun: status 'started' until it completes (a killed process leaves it so)."""
+    with database.transaction() as session:
+        run = _claim_run(session, task, started or utcnow())
+        if run.status == "complete":
+            return
+        run.status, run.error, run.host, run.pid = "started", None, socket.gethostname(), os.getpid()
+        run.modified = utcnow()

@@ -78,6 +78,19 @@ def test_a_garbled_block_is_fetched_again(sim, connect):
     np.testing.assert_array_equal(counter.fetch(), first)
 
 
+def test_a_frame_that_failed_after_arming_leaves_no_armed_counter_behind(sim, connect):
+    scanner = connect(GalvoScanner, sim, "scanner", timeout=0.5)
+    counter = connect(PhotonCounter, sim, "counter", timeout=0.5)
+    scanner.configure(16, 8, 50e-9, 50e-9, 0.0, 0.0, 1e-5)
+    first = counter.acquire_frame(scanner)
+    sim.inject("counter", "garble", 1)  # the error check after INIT: the counter is armed, the driver cannot know
+    with pytest.raises(TransportError, match="not ascii text"):
+        counter.acquire_frame(scanner)
+    again = counter.acquire_frame(scanner)  # disarmed first, not refused with -213 'Init ignored'
+    assert again.shape == first.shape == (8, 16)
+    assert counter.errors() == []
+
+
 def test_garbled_text_is_a_transport_error_without_retry(sim, connect):
     scanner = connect(GalvoScanner, sim, "scanner", timeout=0.3)
     sim.inject("scanner", "garble", 1)

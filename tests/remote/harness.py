@@ -1,15 +1,24 @@
-"""Running `specpy serve` in a subprocess for the remote tests: start, wait for ready, stop, kill."""
+"""Running `specpy serve` in a subprocess for the remote tests: start, wait for ready, stop, kill; fuzzing a broker."""
 
 from __future__ import annotations
 
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+
+import msgpack
+import zmq
+
+from specpy.remote import protocol as wire
+from specpy.remote.connection import Connection
+from specpy.remote.errors import ServiceUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,3 +79,92 @@ class Service:
         except ProcessLookupError:
             pass
         self.process.wait(30)
+
+
+def eventually(call, timeout: float = 30.0):
+    """Call until it stops raising ServiceUnavailable (a worker re-registering), bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except ServiceUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def catch(call, *args):
+    """What `call(*args)` returned, or the exception it raised."""
+    try:
+        return call(*args)
+    except Exception as error:  # noqa: BLE001
+        return error
+
+
+N = 10_000
+
+
+def garbage(rng: random.Random, side: bytes) -> list[bytes]:
+    """One malformed multipart message of a random kind for the client or worker side."""
+    rid = rng.randbytes(8)
+    header = msgpack.packb({"v": 1, "id": 1, "op": "version", "target": None, "args": [], "kwargs": {}})
+    kind = rng.randrange(10)
+    if kind == 0:  # wrong frame counts
+        return [side] * rng.randrange(0, 3) or [b""]
+    if kind == 1:  # random bytes in every frame
+        return [rng.randbytes(rng.randrange(0, 64)) for _ in range(rng.randrange(1, 8))]
+    if kind == 2:  # invalid UTF-8 where a service name goes
+        return [side, b"\xff\xfe" + rng.randbytes(4), rid, header]
+    if side == wire.WORKER:
+        worker_kinds = [
+            [side, wire.REPLY, b"client", rid, header],  # a reply before registration
+            [side, wire.READY, b"svc", b"\xc1"],  # READY with a broken header
+            [side, wire.READY, "\u00e9".encode("latin-1"), header],
+            [side, bytes([rng.randrange(6, 256)])],  # unknown command
+            [side, wire.HEARTBEAT, b"extra"],
+            [side, wire.REQUEST, b"x", rid, header],  # a command only the broker may send
+            [side, wire.READY, b"fuzz", msgpack.packb({"v": 1, "heartbeat": 1e9})],
+        ]
+        return worker_kinds[kind - 3]
+    truncated = header[: rng.randrange(1, len(header))]
+    client_kinds = [
+        [side, b"imspector", rid, truncated],  # truncated msgpack, to the live service
+        [side, b"imspector", rid, msgpack.packb({"v": 1, "id": 1, "op": "no_such_op", "target": None,
+                                                 "args": [], "kwargs": {}})],  # unknown operation
+        [side, b"imspector", rid, msgpack.packb({"v": 1, "id": 1, "op": "parameters", "target": None,
+                                                 "args": [msgpack.ExtType(1, msgpack.packb([0, "<f8", [1 << 40], "C"]))],
+                                                 "kwargs": {}}), b"tiny"],  # huge declared size
+        [side, b"imspector", rid[:3], header],  # a bad request id
+        [side, b"no-such-service", rid, header],  # unknown service: answered at once
+        [side, b"mmi", rid, truncated],  # the broker's own service, garbled
+        [side, b"imspector", rid, header, *([b"x"] * 80)],  # too many frames
+    ]
+    return client_kinds[kind - 3]
+
+
+def handled(connection: Connection) -> int:
+    """Messages the broker has handled so far: well-formed requests plus malformed ones."""
+    status = connection.call("status", service="mmi")
+    return status["requests"] + sum(status["malformed"].values())
+
+
+def fire(connection: Connection, endpoint: str, side: bytes, seed: int, count: int = N) -> None:
+    """Send `count` malformed messages and wait (bounded) until the broker has handled every one."""
+    rng = random.Random(seed)
+    start = handled(connection)
+    sock = connection.context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.sndhwm = 0
+    sock.connect(endpoint)
+    try:
+        for _ in range(count):
+            sock.send_multipart(garbage(rng, side))
+            while sock.poll(0):  # keep the replies from piling up
+                sock.recv_multipart()
+        deadline = time.monotonic() + 60
+        while handled(connection) - start < count and time.monotonic() < deadline:
+            while sock.poll(10):
+                sock.recv_multipart()
+        assert handled(connection) - start >= count
+    finally:
+        sock.close(0)

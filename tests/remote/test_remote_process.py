@@ -5,14 +5,13 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import pytest
 
 from specpy.remote.client import connect
 from specpy.remote.errors import ServiceLost, ServiceUnavailable, StaleHandle
 
-from .harness import REPO, Service, free_port
+from .harness import REPO, Service, catch, eventually, free_port
 
 LAB_SCRIPT = """
 from specpy import *
@@ -55,18 +54,6 @@ def test_a_lab_script_runs_against_the_service_on_spec_server_port(tmp_path):
         assert service.stop() == 0
 
 
-def eventually(call, timeout: float = 30.0):
-    """Call until it stops raising ServiceUnavailable (a worker re-registering), bounded."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return call()
-        except ServiceUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
 def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_path):
     broker = Service(["--broker-only", "--port", "0", "--heartbeat", "0.2"], tmp_path / "broker")
     services = []
@@ -74,7 +61,7 @@ def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_p
         port = broker.ready()
         services.append(Service(["--broker", f"127.0.0.1:{port}", "--heartbeat", "0.2"], tmp_path / "s1"))
         services[-1].ready()
-        app = connect(f"127.0.0.1:{port}", timeout=5)
+        app = eventually(lambda: connect(f"127.0.0.1:{port}", timeout=5))  # the worker may still be registering
         try:
             m = app.create_measurement()
             m.set_parameters("", {"scan": {"x": {"length": 3.2e-6, "pixel_size": 100e-9},
@@ -83,7 +70,7 @@ def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_p
             steps = threading.Semaphore(0)
             app.connect_end(steps.release, 1)
             outcome = []
-            runner = threading.Thread(target=lambda: outcome.append(_catch(app.run, m)))
+            runner = threading.Thread(target=lambda: outcome.append(catch(app.run, m)))
             runner.start()
             for _ in range(3):
                 assert steps.acquire(timeout=30)
@@ -108,13 +95,6 @@ def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_p
         for service in services:
             service.stop()
         assert broker.stop() == 0
-
-
-def _catch(call, *args):
-    try:
-        return call(*args)
-    except Exception as error:  # noqa: BLE001
-        return error
 
 
 def test_a_broker_restart_is_survived_by_service_and_client(tmp_path):

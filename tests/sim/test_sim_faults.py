@@ -40,6 +40,19 @@ def test_scpi_latency_drop_and_garble(rig, visa) -> None:
     assert scanner.query("*OPC?") == "1"
 
 
+def test_scpi_injected_device_error_refuses_settings_but_not_queries(rig, visa) -> None:
+    scanner = visa(rig["scanner"].address)
+    rig.inject("scanner", "error", 2)
+    assert scanner.query("*IDN?").startswith("SPECSIM")  # queries still answer
+    scanner.write("INIT")
+    scanner.write("*CLS")  # refused too: the error stays queued
+    assert scanner.query("SYST:ERR?").startswith('-300,"Device-specific error;injected fault: INIT refused')
+    scanner.write("*CLS")  # the count is used up: accepted
+    assert scanner.query("SYST:ERR?") == '0,"No error"'
+    with pytest.raises(ValueError, match="no device error 'melt'"):
+        rig.inject("scanner", "melt")
+
+
 def test_scpi_unplug_and_replug_on_the_same_port(rig, visa) -> None:
     address = rig["counter"].address
     counter = visa(address)
