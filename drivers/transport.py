@@ -383,8 +383,6 @@ class VisaTransport(Transport):
         sock = self._socket()
         if sock is not None:  # no Nagle delay between a write and the next query (40 ms each otherwise)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            # pyvisa-py reads a SOCKET session 4 KiB per select/recv; bulk blocks want larger reads.
-            self._lib.sessions[self._session].max_recv_size = 1 << 20
         if self._peer_closed():  # pyvisa-py reports a refused TCP connection as opened
             self._close_handle()
             raise ConnectionRefusedError(f"{self.resource} refused the connection")
@@ -446,9 +444,8 @@ class VisaTransport(Transport):
     def _socket(self) -> socket.socket | None:
         """The TCP socket under a pyvisa-py TCPIP session, or None for other resources and backends.
 
-        Reached for what pyvisa-py 0.8 does not do through VISA attributes: TCP_NODELAY on SOCKET
-        sessions (VI_ATTR_TCPIP_NODELAY is refused there), reads larger than 4 KiB, and telling a
-        closed peer from a timeout.
+        Reached for two things pyvisa-py 0.8 does not do through VISA attributes: TCP_NODELAY on
+        SOCKET sessions (VI_ATTR_TCPIP_NODELAY is refused there) and telling a closed peer from a timeout.
         """
         session = getattr(self._lib, "sessions", {}).get(self._session)
         sock = getattr(session, "interface", None)
