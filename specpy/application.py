@@ -223,9 +223,14 @@ class Imspector:
         raise Error(f"{measurement.name()!r} {status}: {measurement.status_message() or 'stopped'}")
 
     def close(self, measurement: Measurement) -> None:
-        """Close a measurement (a running one is stopped first; its file keeps every completed step)."""
+        """Close a measurement (a running one is stopped first; its file keeps every completed step).
+
+        Its stacks are released: a closed measurement answers name() and status(), not stack().
+        """
         measurement = self._own(measurement)
         self._engine.stop(measurement)
+        self._engine.forget(measurement)
+        measurement._release_stacks()
         with self._lock:
             self._measurements.remove(measurement)
             if self._active is measurement:

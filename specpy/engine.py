@@ -192,6 +192,13 @@ class Engine:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
+    def forget(self, measurement: Measurement) -> None:
+        """Drop a stopped measurement's run (its stacks, its closed file) so nothing keeps it alive."""
+        with self._lock:
+            self._runs.pop(id(measurement), None)
+            if self._current is not None and self._current.measurement is measurement:
+                self._current = None
+
     def wait(self, measurement: Measurement, timeout: float | None = None) -> str:
         """Wait until the measurement finishes, fails, is closed or pauses on a fault; return the status."""
         state = measurement.run_state

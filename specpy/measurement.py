@@ -228,6 +228,13 @@ class Measurement:
             k += 1
         return f"{name} [{k}]"
 
+    def _release_stacks(self) -> None:
+        """Let go of every stack (a closed measurement): its data can be freed."""
+        with self._lock:
+            for configuration in self._configurations:
+                configuration._stacks = []
+                configuration._acquired = None
+
     def update(self) -> None:
         """Redraw the stacks (Imspector's display); headless, it marks stack contents as current."""
         self._application._notify_update(self)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ValidationError
+from ..obf import File
 from ..stack import Stack
 from .progress import Progress
 
@@ -103,6 +104,12 @@ MEASUREMENTS = (("sted_series", "STED power series", sted_series, lambda plan: l
                 ("time_series", "time series", time_series, lambda plan: plan.time_points))
 
 
+def saved_stacks(path: Path) -> list[Stack]:
+    """The stacks of a saved measurement, read back (their data loads on first use)."""
+    with File(path, File.Read) as saved:
+        return [saved.read(index) for index in range(saved.number_of_stacks())]
+
+
 def acquire_all(application: Any, plan: Plan, out: Path, progress: Progress) -> list[Acquired]:
     """Run every demo measurement (progress per frame), save each as `<out>/<kind>.obf`, close it."""
     acquired = []
@@ -114,9 +121,8 @@ def acquire_all(application: Any, plan: Plan, out: Path, progress: Progress) -> 
             application.run(measurement)
             path = (out / f"{kind}.obf").resolve()
             measurement.save_as(str(path))  # a str, absolute: the application may be a service in another process
-            stacks = [measurement.stack(index) for index in range(measurement.number_of_stacks())]
-            acquired.append(Acquired(kind, path, stacks, powers))
-            application.close(measurement)
+            acquired.append(Acquired(kind, path, saved_stacks(path), powers))
+            application.close(measurement)  # its stacks are released; the analysis reads the saved file
     finally:
         application.disconnect_end(progress.advance, 1)
     return acquired

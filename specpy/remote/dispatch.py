@@ -69,6 +69,14 @@ class HandleTable:
             raise StaleHandle(f"the service has no {kind} number {number}")
         return value
 
+    def release(self, *values: Any) -> None:
+        """Forget the handles of these objects (their clients' proxies become stale)."""
+        with self._lock:
+            for value in values:
+                number = self._ids.pop(id(value), None)
+                if number is not None:
+                    del self._objects[number]
+
     def __len__(self) -> int:
         return len(self._objects)
 
@@ -155,8 +163,14 @@ class Dispatcher:
         return getattr(obj, op)(*args, **kwargs)  # op is one of api.KINDS[kind]: never an arbitrary name
 
     def _service_operation(self, op: str) -> Callable[..., Any] | None:
-        return {"wait": self._wait, "status": self.status, "sync_events": self._sync_events,
+        return {"wait": self._wait, "close": self._close, "status": self.status, "sync_events": self._sync_events,
                 "hook_add": self.hooks.add, "hook_remove": self.hooks.remove, "hook_done": self.hooks.done}.get(op)
+
+    def _close(self, measurement: Measurement) -> None:
+        """Imspector.close, then forget the handles of the stacks it released (so their data is freed)."""
+        stacks = [measurement.stack(k) for k in range(measurement.number_of_stacks())]
+        self.app.close(measurement)
+        self.table.release(*stacks)
 
     def _wait(self, measurement: Measurement, timeout: float = 1.0) -> int | None:
         """Imspector.wait, bounded to MAX_WAIT s so a pool thread is never held for long."""
