@@ -225,12 +225,12 @@ class Imspector:
     def close(self, measurement: Measurement) -> None:
         """Close a measurement (a running one is stopped first; its file keeps every completed step).
 
-        Its stacks are released: a closed measurement answers name() and status(), not stack().
+        Its stacks and parameters are released: a closed measurement answers name() and status().
         """
         measurement = self._own(measurement)
         self._engine.stop(measurement)
         self._engine.forget(measurement)
-        measurement._release_stacks()
+        measurement._release()
         with self._lock:
             self._measurements.remove(measurement)
             if self._active is measurement:

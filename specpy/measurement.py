@@ -30,7 +30,7 @@ class Configuration:
         self._measurement = measurement
         self._name = name
         self._id = identifier
-        self._tree = Tree(measurement_schema(), name=f"configuration {name!r}")
+        self._tree: Tree | None = Tree(measurement_schema(), name=f"configuration {name!r}")
         if values:
             self._tree.set("", values)
         self._stacks: list[Stack] = []
@@ -50,15 +50,18 @@ class Configuration:
 
     def parameters(self, path: str = "") -> Any:
         """The parameter at `path` (`scan/dwell_time`, ...); the empty path returns the whole dict."""
-        return self._tree.get(path)
+        return self.tree().get(path)
 
     def set_parameters(self, path: str, value: Any) -> None:
         """Set a parameter (SI, or an astropy Quantity); the empty path sets a dict of them, all or nothing."""
         self._measurement._check_not_running(f"set {path or 'the parameters'} of {self._name!r}")
-        self._tree.set(path, value)
+        self.tree().set(path, value)
 
     def tree(self) -> Tree:
         """The validated parameter tree (schema, subscriptions, snapshot)."""
+        if self._tree is None:
+            raise Error(f"configuration {self._name!r} belongs to the closed measurement "
+                        f"{self._measurement.name()!r}; open its file to see its parameters again")
         return self._tree
 
     def number_of_stacks(self) -> int:
@@ -228,12 +231,13 @@ class Measurement:
             k += 1
         return f"{name} [{k}]"
 
-    def _release_stacks(self) -> None:
-        """Let go of every stack (a closed measurement): its data can be freed."""
+    def _release(self) -> None:
+        """A closed measurement lets go of its stacks and parameter trees, so that they can be freed."""
         with self._lock:
             for configuration in self._configurations:
                 configuration._stacks = []
                 configuration._acquired = None
+                configuration._tree = None
 
     def update(self) -> None:
         """Redraw the stacks (Imspector's display); headless, it marks stack contents as current."""

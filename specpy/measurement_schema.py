@@ -6,6 +6,7 @@ acquisition engine reads these paths; docs/measurement_parameters.md describes t
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .tree import Bool, Enum, Float, Int, Str
@@ -22,7 +23,20 @@ def _axis(offset: float, length: float, pixel: float, what: str) -> dict[str, An
 
 
 def measurement_schema() -> dict[str, Any]:
-    """A fresh nested dict of leaves for one configuration's parameters (defaults: a 64 x 64 confocal frame)."""
+    """The nested dict of leaves of one configuration's parameters (defaults: a 64 x 64 confocal frame).
+
+    The dicts are fresh; the leaves (immutable) are shared by every configuration, which keeps a
+    long-running service's measurements small.
+    """
+    return _fresh(_schema())
+
+
+def _fresh(node: dict[str, Any]) -> dict[str, Any]:
+    return {key: _fresh(value) if isinstance(value, dict) else value for key, value in node.items()}
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
     return {
         "scan": {
             "axes": Enum(SCAN_AXES, default="xy", description="scanned axes, fastest first"),
