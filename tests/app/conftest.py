@@ -8,6 +8,8 @@ from device_sim.control import request
 from drivers.rig import connect_rig, default_rig_path
 from specpy.application import Imspector
 
+from .fields import BEAD_FIELD
+
 
 @pytest.fixture(scope="module")
 def app():
@@ -28,9 +30,7 @@ def data_dir(tmp_path, monkeypatch):
 def measurement(app):
     """A fresh measurement on a field with beads, closed after the test."""
     m = app.create_measurement()
-    m.set_parameters("", {"scan": {"x": {"length": 3.2e-6, "pixel_size": 100e-9},
-                                   "y": {"length": 3.2e-6, "pixel_size": 100e-9}, "dwell_time": 50e-6},
-                          "channels": {"excitation": {"power": 2e-3}}})
+    m.set_parameters("", BEAD_FIELD)
     yield m
     if m.name() in app.measurement_names():
         app.close(m)

@@ -6,6 +6,7 @@ import pytest
 
 from specpy.remote.client import connect
 
+from ..app.fields import BEAD_FIELD
 from .harness import Service
 
 HEARTBEAT = "0.2"
@@ -38,9 +39,7 @@ def data_dir(tmp_path):
 def measurement(app):
     """A fresh measurement on a field with beads, closed after the test."""
     m = app.create_measurement()
-    m.set_parameters("", {"scan": {"x": {"length": 3.2e-6, "pixel_size": 100e-9},
-                                   "y": {"length": 3.2e-6, "pixel_size": 100e-9}, "dwell_time": 50e-6},
-                          "channels": {"excitation": {"power": 2e-3}}})
+    m.set_parameters("", BEAD_FIELD)
     yield m
     if m.name() in app.measurement_names():
         app.close(m)

@@ -11,29 +11,12 @@ import pytest
 from specpy.remote.client import connect
 from specpy.remote.errors import ServiceLost, ServiceUnavailable, StaleHandle
 
+from ..app.test_app_process import LAB_SCRIPT as LOCAL_LAB_SCRIPT
 from .harness import REPO, Service, catch, eventually, free_port
 
-LAB_SCRIPT = """
-from specpy import *
-
-im = get_application("localhost")
-print("version", im.version(), "host", repr(im.host()))
-m = im.create_measurement()
-m.set_parameters("scan/x/length", 3.2e-6)
-m.set_parameters("scan/y/length", 3.2e-6)
-m.set_parameters("scan/x/pixel_size", 100e-9)
-m.set_parameters("scan/y/pixel_size", 100e-9)
-m.set_parameters("steps/time_points", 3)
-steps = []
-im.connect_end(lambda: steps.append(1), 1)
-im.run(m)
-print("steps", len(steps))
-stack = m.stack(0)
-print("stack", stack.name(), stack.sizes(), int(stack.data().sum() > 0))
-m.save_as("{path}")
-again = im.open("{path}")
-print("reopened", again.stack(0).sizes(), int((again.stack(0).data() == stack.data()).all()))
-"""
+# The local suite's lab script, unchanged but for the host it names.
+LAB_SCRIPT = LOCAL_LAB_SCRIPT.replace("get_application()", 'get_application("localhost")')
+assert LAB_SCRIPT != LOCAL_LAB_SCRIPT
 
 
 def test_a_lab_script_runs_against_the_service_on_spec_server_port(tmp_path):
