@@ -49,6 +49,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="record each measurement run ('started', then 'complete') and its bead analysis in this "
                              "database (`specpy db upgrade` creates it); a killed service leaves its run 'started'")
     parser.add_argument("--log", metavar="FILE", help="log file (default: <data directory>/logs/specpy-serve.log)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="stop when the process that started this one dies (for services a program starts)")
 
 
 def _logging(path: str | None) -> Path:
@@ -75,6 +77,19 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """Set `stop` once this process's parent has died (it is then reparented), checked twice a second."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            if os.getppid() != parent:
+                log.info("the parent process %d is gone: stopping", parent)
+                stop.set()
+
+    threading.Thread(target=watch, name="specpy-parent-watch", daemon=True).start()
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the service (or only a broker) until SIGINT/SIGTERM."""
     port = args.port if args.port is not None else int(os.environ.get("SPEC_SERVER_PORT", DEFAULT_PORT))
@@ -85,6 +100,8 @@ def serve(args: argparse.Namespace) -> int:
     check_bind(args.host, args.curve, args.insecure)
     log_file = _logging(args.log)
     stop = _stop_on_signals()
+    if args.exit_with_parent:
+        _stop_when_orphaned(stop)
     directory = Path(args.keys) if args.keys else keys_directory()
     keys = server_keys(directory) if args.curve else None
     context = zmq.Context()

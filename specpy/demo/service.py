@@ -38,7 +38,7 @@ class ServiceProcess:
         environment["SPECPY_DATA"] = str(data)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "specpy.cli", "serve", *([str(rig)] if rig else []),
-                   "--host", "127.0.0.1", "--port", "0", "--log", str(data / SERVICE_LOG)]
+                   "--host", "127.0.0.1", "--port", "0", "--log", str(data / SERVICE_LOG), "--exit-with-parent"]
         self.log = data / SERVICE_LOG
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=environment, start_new_session=True)

@@ -78,3 +78,26 @@ def test_ctrl_c_on_the_demo_stops_its_service(tmp_path):
     pid = int(text.split(" pid ")[1].split()[0])
     assert "SIGTERM: stopping" in text and text.rstrip().endswith("stopped")
     assert gone(pid)
+
+
+def test_a_killed_demo_leaves_no_service_behind(tmp_path):
+    """kill -9 of the demo: its service (in its own session) notices the orphaning and stops."""
+    out = tmp_path / "out"
+    log = out / "service" / SERVICE_LOG
+    demo = subprocess.Popen([sys.executable, "-m", "specpy.cli", "demo", "--out", str(out)], cwd=tmp_path,
+                            env=user_environment(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60  # a bound on waiting, not an assertion on time
+        while not (log.is_file() and "service imspector port" in log.read_text()):
+            assert demo.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        demo.kill()
+        demo.wait(30)
+    text = log.read_text()
+    pid = int(text.split(" pid ")[1].split()[0])
+    deadline = time.monotonic() + 60
+    while not gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(pid), "the service outlived the demo that started it"
+    assert "the parent process" in log.read_text()
