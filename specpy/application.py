@@ -21,7 +21,7 @@ from .errors import Error, ValidationError
 from .measurement import Configuration, Measurement, stacks_from_file
 from .paths import data_directory
 from .stack import Stack
-from .tree.paths import unknown_path
+from .tree.paths import flatten, unknown_path
 
 MeasurementResult_Success = 0
 
@@ -74,8 +74,6 @@ class DeviceTrees:
 
 def _problems(tree: Any, values: Any) -> list[str]:
     """What `tree.set('', values)` would refuse, without sending anything."""
-    from .tree.paths import flatten
-
     if not isinstance(values, dict):
         return [f" takes a dict, not {values!r}"]
     problems = []
@@ -316,8 +314,6 @@ def _restore_parameters(configuration: Configuration, values: Any) -> None:
     """Set recorded parameters that the current schema accepts; anything else is left at its default."""
     if not isinstance(values, dict):
         return
-    from .tree.paths import flatten
-
     for path, value in flatten(values).items():
         try:
             configuration.tree().set(path, value)

@@ -56,15 +56,5 @@ class SIUnit:
             text = f"{self.scale:g} {text}".strip()
         return text
 
-    def to_astropy(self) -> Any:
-        """Return the equivalent astropy unit."""
-        import astropy.units as u
-
-        unit = u.Unit(self.scale)
-        for name, exponent in zip(BASE_NAMES, self.exponents):
-            if exponent:
-                unit = unit * getattr(u, name) ** exponent
-        return unit
-
 
 DIMENSIONLESS = SIUnit()

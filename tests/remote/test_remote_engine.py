@@ -11,6 +11,7 @@ from specpy.engine import MeasurementFault
 from tests.app.test_app_engine import (  # noqa: F401  (collected here, run with the remote fixtures)
     recorder,
     test_a_callback_that_raises_does_not_stop_the_run,
+    test_close_stops_a_running_measurement,
     test_refused_at_start_with_every_reason,
     test_signals_fire_once_per_step_in_order,
 )
@@ -127,21 +128,6 @@ def test_a_device_unplugged_mid_run_pauses_and_the_step_is_retried(app, measurem
         disconnect()
     assert events == ["begin0"] + ["begin1", "end1"] * 5 + ["end0"]
     assert np.all(measurement.stack(0).data().reshape(5, -1).sum(axis=1) > 0)
-
-
-def test_close_stops_a_running_measurement(app, measurement):
-    measurement.set_parameters("steps/time_points", 50)
-    measurement.set_parameters("steps/interval", 0.05)
-    started = threading.Event()
-    app.connect_end(started.set, 1)
-    try:
-        app.start(measurement)
-        assert started.wait(30)
-        app.close(measurement)
-    finally:
-        app.disconnect_end(started.set, 1)
-    assert measurement.status() == "closed"
-    assert app.state("shutter_wheel/shutter/open") is False
 
 
 def test_a_subscriber_that_falls_behind_learns_how_many_events_it_missed(app):

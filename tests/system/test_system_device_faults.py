@@ -68,6 +68,22 @@ def assert_steps_exactly_once(tap: EventTap, app, steps: int) -> None:
     assert tap.steps("end") == list(range(steps))
 
 
+def fault_then_retry(app, tap, fault, match: str, recover=lambda: None, steps: int = 5) -> None:
+    """A fault after step 2 pauses the run with a typed reason (`match`); after `recover`, every step once."""
+    m = measurement_of(app, steps)
+    hook = after_steps(app, {2}, fault)
+    try:
+        with pytest.raises(MeasurementFault, match=match):
+            app.run(m)
+        recover()
+        assert app.run(m) == 0
+    finally:
+        app.disconnect_end(hook, 1)
+    assert_steps_exactly_once(tap, app, steps)
+    assert_every_frame_once_and_plausible(m.stack(0), steps)
+    app.close(m)
+
+
 def test_a_serial_laser_unplugged_ten_times_mid_run_pauses_resumes_and_keeps_every_step_once(app, tap):
     m = measurement_of(app, 12)
     unplugs = []
@@ -89,34 +105,22 @@ def test_a_serial_laser_unplugged_ten_times_mid_run_pauses_resumes_and_keeps_eve
 
 
 def test_a_scpi_instrument_silent_for_5_s_is_a_timeout_then_the_step_is_retried(app, tap):
-    m = measurement_of(app, 5)
     silent_since = []
-    hook = after_steps(app, {2}, lambda: (inject(app, "scanner", "drop_rate", 1.0), silent_since.append(time.monotonic())))
-    try:
-        with pytest.raises(MeasurementFault, match="step 3 of 5 failed: TransportTimeout"):
-            app.run(m)
+
+    def silence() -> None:
+        inject(app, "scanner", "drop_rate", 1.0)
+        silent_since.append(time.monotonic())
+
+    def answer_again() -> None:
         time.sleep(max(0.0, silent_since[0] + 5.0 - time.monotonic()))  # silent for 5 s in all
         inject(app, "scanner", "clear")
-        assert app.run(m) == 0
-    finally:
-        app.disconnect_end(hook, 1)
-    assert_steps_exactly_once(tap, app, 5)
-    assert_every_frame_once_and_plausible(m.stack(0), 5)
-    app.close(m)
+
+    fault_then_retry(app, tap, silence, "step 3 of 5 failed: TransportTimeout", answer_again)
 
 
 def test_a_garbled_reply_is_a_typed_fault_and_the_step_is_retried(app, tap):
-    m = measurement_of(app, 5)
-    hook = after_steps(app, {2}, lambda: inject(app, "counter", "garble", 1))
-    try:
-        with pytest.raises(MeasurementFault, match="step 3 of 5 failed: TransportError: .* reply is not ascii text"):
-            app.run(m)
-        assert app.run(m) == 0
-    finally:
-        app.disconnect_end(hook, 1)
-    assert_steps_exactly_once(tap, app, 5)
-    assert_every_frame_once_and_plausible(m.stack(0), 5)
-    app.close(m)
+    fault_then_retry(app, tap, lambda: inject(app, "counter", "garble", 1),
+                     "step 3 of 5 failed: TransportError: .* reply is not ascii text")
 
 
 def test_a_counter_garbling_a_tenth_of_its_replies_never_puts_wrong_data_in_the_stack(app, tap):
@@ -141,15 +145,8 @@ def test_a_counter_garbling_a_tenth_of_its_replies_never_puts_wrong_data_in_the_
 
 
 def test_a_scpi_device_error_is_a_typed_fault_naming_the_instrument_and_the_step_is_retried(app, tap):
-    m = measurement_of(app, 5)
-    hook = after_steps(app, {2}, lambda: inject(app, "scanner", "error", 1))
-    try:
-        with pytest.raises(MeasurementFault, match=r"step 3 of 5 failed: DeviceError: scanner: instrument error -300"):
-            app.run(m)
-        assert "injected fault" in m.status_message()
-        assert app.run(m) == 0
-    finally:
-        app.disconnect_end(hook, 1)
-    assert_steps_exactly_once(tap, app, 5)
-    assert_every_frame_once_and_plausible(m.stack(0), 5)
-    app.close(m)
+    def injected_fault_is_named() -> None:
+        assert "injected fault" in app.current_measurement().status_message()
+
+    fault_then_retry(app, tap, lambda: inject(app, "scanner", "error", 1),
+                     r"step 3 of 5 failed: DeviceError: scanner: instrument error -300", injected_fault_is_named)
