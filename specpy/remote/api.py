@@ -53,6 +53,7 @@ STACK: dict[str, Operation] = {
 # The service's own operations on the application target (not part of Imspector's API).
 SERVICE: dict[str, Operation] = {
     "status": READ, "sync_events": READ, "hook_add": SET, "hook_remove": SET, "hook_done": SET,
+    "release": Operation(idempotent=False, quick=True),  # give back handle counts: never resent
 }
 KINDS: dict[str, dict[str, Operation]] = {
     "Imspector": IMSPECTOR | SERVICE, "Measurement": MEASUREMENT, "Configuration": CONFIGURATION, "Stack": STACK,

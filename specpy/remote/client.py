@@ -1,7 +1,8 @@
 """The remote application: `get_application(host)` returns a proxy with Imspector's whole API.
 
 Measurements, configurations and stacks are handles to objects living in the service; the same
-remote object is always the same proxy (`is` works as locally). `stack.data()` arrives as a
+remote object is always the same proxy (`is` works as locally), and when a proxy is gone the
+service is told with the next request, so it can free what no client holds. `stack.data()` arrives as a
 read-only numpy array over the received frame, without a copy. Begin/end callables run on the
 client's event thread; `blocking=True` makes the engine wait for them between steps (bounded by
 `timeout`), so they may change parameters for the next step, as a local step callback can.
@@ -24,6 +25,7 @@ from .errors import RemoteError
 from .events import EventListener
 
 WAIT_SLICE = 2.0  # seconds per `wait` request while run() waits for the end
+RELEASE_BATCH = 4096  # handle counts per `release` request (the service's limit)
 
 
 class RemoteObject:
@@ -33,10 +35,10 @@ class RemoteObject:
 
     def __init__(self, remote: RemoteImspector, handle: tuple[str, int, str]) -> None:
         self._remote, self._handle = remote, handle
+        self._received = [0]  # times the service sent this handle; given back when the proxy is gone
 
     def _call(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        operation = api.KINDS[self._kind][op]
-        return self._remote._connection.call(op, self, args, kwargs, idempotent=operation.idempotent)
+        return self._remote._send(op, self, args, kwargs, api.KINDS[self._kind][op].idempotent)
 
     def __repr__(self) -> str:
         return f"<remote specpy.{self._kind} #{self._handle[1]} on {self._remote.host()!r}>"
@@ -69,13 +71,36 @@ class RemoteImspector:
         self._connection, self._address = connection, address
         self._proxies: weakref.WeakValueDictionary[tuple[str, int, str], RemoteObject] = weakref.WeakValueDictionary()
         self._proxy_lock = threading.Lock()
+        self._gone: list[list[Any]] = []  # [id, session, times received] of proxies collected since the last call
+        self._gone_lock = threading.Lock()
         self._events: EventListener | None = None
         self._events_lock = threading.Lock()
         connection.resolve_handle = self._proxy
         connection.handle_of = self._handle_of
 
     def _call(self, op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return self._connection.call(op, None, args, kwargs, idempotent=api.KINDS["Imspector"][op].idempotent)
+        return self._send(op, None, args, kwargs, api.KINDS["Imspector"][op].idempotent)
+
+    def _send(self, op: str, target: RemoteObject | None, args: tuple[Any, ...], kwargs: dict[str, Any],
+              idempotent: bool, timeout: float | None = None) -> Any:
+        """One request, after giving back the handles of proxies that are gone."""
+        if self._gone:
+            self._give_back()
+        return self._connection.call(op, target, args, kwargs, idempotent=idempotent, timeout=timeout)
+
+    def _give_back(self) -> None:
+        with self._gone_lock:
+            counts, self._gone = self._gone, []
+        for start in range(0, len(counts), RELEASE_BATCH):
+            try:
+                self._connection.call("release", None, (counts[start:start + RELEASE_BATCH],), {}, idempotent=False)
+            except RemoteError:
+                return  # the service restarted or is unreachable: its handles are gone, or the next call says so
+
+    def _collected(self, number: int, session: str, received: list[int]) -> None:
+        """A proxy was garbage-collected (any thread): queue its count for the next request."""
+        with self._gone_lock:
+            self._gone.append([number, session, received[0]])
 
     def _proxy(self, kind: str, number: int, session: str) -> RemoteObject:
         cls = _PROXIES.get(kind)
@@ -88,6 +113,8 @@ class RemoteImspector:
             proxy = self._proxies.get(key)
             if proxy is None:
                 proxy = self._proxies[key] = cls(self, key)
+                weakref.finalize(proxy, self._collected, number, session, proxy._received)
+            proxy._received[0] += 1
             return proxy
 
     def _handle_of(self, value: Any) -> tuple[str, int, str] | None:
@@ -110,8 +137,8 @@ class RemoteImspector:
         try:
             outcome = None
             while outcome is None:
-                outcome = self._connection.call("wait", None, (measurement, WAIT_SLICE), {},
-                                                timeout=WAIT_SLICE + self._connection.timeout)
+                outcome = self._send("wait", None, (measurement, WAIT_SLICE), {}, True,
+                                     timeout=WAIT_SLICE + self._connection.timeout)
         finally:
             self._settle()
         return int(outcome)

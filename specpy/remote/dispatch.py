@@ -34,20 +34,28 @@ log = logging.getLogger(__name__)
 
 _KIND_OF: dict[type, str] = {Measurement: "Measurement", Configuration: "Configuration", Stack: "Stack"}
 MAX_WAIT = 5.0  # seconds one `wait` request may hold a pool thread
+MAX_RELEASES = 4096  # handles one `release` request may give back
 
 
 class HandleTable:
-    """Service-side objects by id, for the handles the clients hold."""
+    """Service-side objects by id, for the handles the clients hold.
+
+    Every time a handle goes out in a reply it is counted; a client gives the counts back (`release`)
+    when its proxy is gone, and a handle whose count falls to zero is forgotten, so the objects of
+    closed measurements can be freed. A later reply with the same object gives it a new id.
+    """
 
     def __init__(self) -> None:
         self.session = uuid.uuid4().hex[:12]
         self._objects: dict[int, Any] = {}
         self._ids: dict[int, int] = {}  # id(object) -> handle id
+        self._sent: dict[int, int] = {}  # handle id -> times sent and not yet released
         self._next = itertools.count(1)
         self._lock = threading.Lock()
 
     def handle_of(self, value: Any) -> tuple[str, int, str] | None:
-        """The handle for a Measurement/Configuration/Stack (made on first use); None for anything else."""
+        """The handle for a Measurement/Configuration/Stack about to be sent (made on first use, counted);
+        None for anything else."""
         kind = _KIND_OF.get(type(value))
         if kind is None:
             return None
@@ -56,6 +64,7 @@ class HandleTable:
             if number is None:
                 number = self._ids[id(value)] = next(self._next)
                 self._objects[number] = value
+            self._sent[number] = self._sent.get(number, 0) + 1
         return kind, number, self.session
 
     def resolve(self, kind: str, number: int, session: str) -> Any:
@@ -69,16 +78,45 @@ class HandleTable:
             raise StaleHandle(f"the service has no {kind} number {number}")
         return value
 
+    def give_back(self, counts: list[list[Any]]) -> int:
+        """A client's proxies are gone: [[id, session, times received], ...]; returns how many handles
+        this forgot. Ids of an earlier session or already forgotten are skipped."""
+        if not isinstance(counts, list) or len(counts) > MAX_RELEASES or not all(_is_count(c) for c in counts):
+            raise ProtocolError(f"release takes a list of at most {MAX_RELEASES} [id (int), session (str), "
+                                "count (int > 0)]")
+        forgotten = 0
+        with self._lock:
+            for number, session, count in counts:
+                if session != self.session or number not in self._sent:
+                    continue
+                left = self._sent[number] - count
+                if left > 0:
+                    self._sent[number] = left
+                else:
+                    self._forget(number)
+                    forgotten += 1
+        return forgotten
+
     def release(self, *values: Any) -> None:
-        """Forget the handles of these objects (their clients' proxies become stale)."""
+        """Forget the handles of these objects whatever their counts (their clients' proxies become stale)."""
         with self._lock:
             for value in values:
-                number = self._ids.pop(id(value), None)
+                number = self._ids.get(id(value))
                 if number is not None:
-                    del self._objects[number]
+                    self._forget(number)
+
+    def _forget(self, number: int) -> None:
+        value = self._objects.pop(number)
+        del self._ids[id(value)]
+        self._sent.pop(number, None)
 
     def __len__(self) -> int:
         return len(self._objects)
+
+
+def _is_count(item: Any) -> bool:
+    return (isinstance(item, list) and len(item) == 3 and type(item[0]) is int and isinstance(item[1], str)
+            and type(item[2]) is int and item[2] > 0)
 
 
 class Dispatcher:
@@ -146,9 +184,18 @@ class Dispatcher:
 
     def _reply(self, client: bytes, rid: bytes, header: dict[str, Any]) -> None:
         self.served += 1
+        sent: list[tuple[str, int, str]] = []
+
+        def handle_of(value: Any) -> tuple[str, int, str] | None:
+            handle = self.table.handle_of(value)
+            if handle is not None:
+                sent.append(handle)
+            return handle
+
         try:
-            frames = wire.encode(header, self.table.handle_of)
+            frames = wire.encode(header, handle_of)
         except (TypeError, ProtocolError) as error:
+            self.table.give_back([[number, session, 1] for _, number, session in sent])  # never sent after all
             frames = wire.encode(wire.failure(header.get("id"), error, with_traceback=False))
         assert self.worker is not None
         self.worker.send_reply(client, rid, frames)
@@ -164,7 +211,8 @@ class Dispatcher:
 
     def _service_operation(self, op: str) -> Callable[..., Any] | None:
         return {"wait": self._wait, "close": self._close, "status": self.status, "sync_events": self._sync_events,
-                "hook_add": self.hooks.add, "hook_remove": self.hooks.remove, "hook_done": self.hooks.done}.get(op)
+                "hook_add": self.hooks.add, "hook_remove": self.hooks.remove, "hook_done": self.hooks.done,
+                "release": self.table.give_back}.get(op)
 
     def _close(self, measurement: Measurement) -> None:
         """Imspector.close, then forget the handles of the stacks it released (so their data is freed)."""
