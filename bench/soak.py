@@ -5,9 +5,11 @@ event fan-out (three subscribers counting step signals), and every `--unplug-eve
 excitation laser is unplugged for `--unplug-for` seconds. Prints the request rate, the error rate
 outside the injected windows (a window lasts until the first acquisition after the replug ends),
 and the growth of the service's memory (RSS), file descriptors and threads after the warm-up,
-sampled from /proc/<pid>.
+sampled from /proc/<pid> every 0.5 s: the highest value in the `--window` seconds after the warm-up
+against the highest in the last `--window` seconds, so that a measurement's engine thread or frame
+buffer that happens to exist at one sampling instant does not count as growth.
 
-Usage: python bench/soak.py [--seconds 300] [--warmup 30] [--unplug-every 30] [--unplug-for 1]
+Usage: python bench/soak.py [--seconds 300] [--warmup 30] [--window 30] [--unplug-every 30] [--unplug-for 1]
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ def proc_sample(pid: int) -> tuple[int, int, int]:
     """(RSS in kB, open file descriptors, threads) of a process, from /proc."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmRSS"].split()[0]), len(os.listdir(f"/proc/{pid}/fd")), int(fields["Threads"])
+
+
+def window_peak(samples: list[tuple[float, tuple[int, int, int]]], start: float, end: float) -> tuple[int, ...]:
+    """The highest RSS, descriptors and threads among the samples taken from `start` to `end`."""
+    inside = [sample for when, sample in samples if start <= when <= end]
+    return tuple(max(values) for values in zip(*inside))
 
 
 class Service:
@@ -131,7 +139,9 @@ def main() -> int:
     """Run the soak and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
-    parser.add_argument("--warmup", type=float, default=30.0, help="seconds before the baseline sample")
+    parser.add_argument("--warmup", type=float, default=30.0, help="seconds before the baseline window")
+    parser.add_argument("--window", type=float, default=30.0, help="seconds of samples compared (after the "
+                        "warm-up, and at the end)")
     parser.add_argument("--unplug-every", type=float, default=30.0)
     parser.add_argument("--unplug-for", type=float, default=1.0)
     args = parser.parse_args()
@@ -152,12 +162,11 @@ def main() -> int:
             for thread in threads:
                 thread.start()
             started = time.monotonic()
-            baseline = None
-            samples = []
+            requests_at_warmup = warm_at = None
+            samples: list[tuple[float, tuple[int, int, int]]] = []
             next_unplug = started + args.unplug_every
             while (now := time.monotonic()) < started + args.seconds:
-                if baseline is None and now >= started + args.warmup:
-                    baseline = proc_sample(service.process.pid)
+                if warm_at is None and now >= started + args.warmup:
                     requests_at_warmup, warm_at = tally.requests, now
                 if now >= next_unplug:
                     with tally.lock:
@@ -169,10 +178,9 @@ def main() -> int:
                     with tally.lock:
                         window.append("replugged")
                     next_unplug += args.unplug_every
-                samples.append(proc_sample(service.process.pid))
+                samples.append((now, proc_sample(service.process.pid)))
                 time.sleep(0.5)
-            final = proc_sample(service.process.pid)
-            elapsed = time.monotonic() - warm_at if baseline else float("nan")
+            end = time.monotonic()
         finally:
             stop.set()
             for thread in threads:
@@ -183,15 +191,21 @@ def main() -> int:
     outside = tally.outside()
     print(f"soak: {args.seconds:g} s, warm-up {args.warmup:g} s, laser unplugged every {args.unplug_every:g} s "
           f"for {args.unplug_for:g} s ({len(tally.windows)} time(s))")
-    print(f"requests: {tally.requests} ({(tally.requests - requests_at_warmup) / elapsed:.0f}/s after warm-up); "
+    if warm_at is None or end - warm_at < 2 * args.window:
+        raise SystemExit(f"--seconds must cover the warm-up and two windows of {args.window:g} s")
+    baseline = window_peak(samples, warm_at, warm_at + args.window)
+    final = window_peak(samples, end - args.window, end)
+    print(f"requests: {tally.requests} ({(tally.requests - requests_at_warmup) / (end - warm_at):.0f}/s after "
+          "warm-up); "
           f"acquisitions finished: {runs[0]}; step signals per subscriber: {signals}")
     print(f"errors: {len(tally.errors)} in all, {len(outside)} outside the injected windows "
           f"({len(outside) / max(tally.requests, 1):.2%})")
     for what in outside[:5]:
         print(f"  {what[:200]}")
-    for name, before, after in zip(("RSS (kB)", "file descriptors", "threads"), baseline, final):
+    for index, name in enumerate(("RSS (kB)", "file descriptors", "threads")):
+        before, after = baseline[index], final[index]
         print(f"{name}: {before} after warm-up -> {after} at the end ({(after - before) / before:+.1%}); "
-              f"peak {max(s[('RSS (kB)', 'file descriptors', 'threads').index(name)] for s in samples)}")
+              f"peak {max(sample[index] for _, sample in samples)}")
     return 0 if not outside else 1
 
 

@@ -127,6 +127,9 @@ class Dispatcher:
         self.table = HandleTable()
         self.malformed = Malformed(log)
         self.pool = ThreadPoolExecutor(pool_size, thread_name_prefix="specpy-service")
+        started = threading.Barrier(pool_size)  # each job holds its thread until all exist: the pool is full
+        for _ in range(pool_size):  # from the start, so the service's thread count does not creep under load
+            self.pool.submit(started.wait)
         self.started = time.time()
         self.served = 0
         self.worker: Worker | None = None
@@ -244,7 +247,8 @@ class Dispatcher:
             "simulated": getattr(rig, "simulator", None) is not None,
             "simulator_control": getattr(getattr(rig, "simulator", None), "control", None),
             "measurements": measurements, "uptime": time.time() - self.started, "served": self.served,
-            "objects": len(self.table), "hook_timeouts": self.hooks.timeouts,
+            "objects": len(self.table), "threads": sorted(t.name for t in threading.enumerate()),
+            "hook_timeouts": self.hooks.timeouts,
             "malformed": self.malformed.total() + (worker.malformed.total() if worker else 0),
             "registrations": worker.registrations if worker else 0,
         }

@@ -70,6 +70,8 @@ def test_status_reports_the_service(app, measurement):
     report = app.status()
     assert report["service"] == "imspector" and report["simulated"]
     assert measurement.name() in [m["name"] for m in report["measurements"]]
+    pool = [name for name in report["threads"] if name.startswith("specpy-service")]
+    assert len(pool) == 4  # the whole pool from the start: a soak sees no thread creep
 
 
 def test_the_autosave_is_on_the_service_side(app, measurement):
