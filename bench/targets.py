@@ -7,6 +7,13 @@ SQLite transaction with synchronous=FULL). Bare: astropy `writeto` of the same a
 defaults). Both run here, on the same data, alternating in rounds. Prints products/s and the
 ratio ours/bare (goal >= 0.8).
 
+Like for like: both sides write the same five float32 images and the same results table with
+CHECKSUM/DATASUM, and both commit their rows durably (ours: WAL + synchronous=FULL; bare: the
+rollback journal with SQLite's default synchronous=FULL). Ours does more: provenance cards, the
+PARAMETERS and INPUTS tables, the SHA-256, rename + directory fsync, lineage rows. Bare does not
+fsync the FITS file; `bare + fsync` does, and is the comparison with the same fsync policy. Ours
+renders the FITS bytes itself (specpy.targets.fitsstream), bare builds astropy HDU objects.
+
 Usage: python bench/targets.py [--products 60] [--size 256] [--rounds 3]
 """
 

@@ -15,7 +15,7 @@ import io
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +109,18 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Writ
         status = os.stat(temporary)
         sha256 = file_sha256(temporary)
     return WrittenFile(Path(path), sha256, status.st_size, status.st_dev, status.st_ino)
+
+
+def write_chunks_atomic(path: str | os.PathLike, chunks: Iterable[bytes | memoryview]) -> WrittenFile:
+    """Write `chunks` in order to a temporary file, hashing them on the way, then place it atomically and durably."""
+    digest = hashlib.sha256()
+    with temporary_path(path) as temporary:
+        with open(temporary, "xb") as stream:
+            for chunk in chunks:
+                digest.update(chunk)
+                stream.write(chunk)
+        status = os.stat(temporary)
+    return WrittenFile(Path(path), digest.hexdigest(), status.st_size, status.st_dev, status.st_ino)
 
 
 class _AtomicWriter(io.BufferedWriter):

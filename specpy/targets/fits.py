@@ -4,7 +4,9 @@ Layout: PRIMARY (no data; provenance and acquisition cards, one HISTORY line per
 image HDUs FLUX, FLUX_IVAR, BACKGROUND, MODEL, MODEL_IVAR (and BITMASK if given) in the stack's
 numpy shape with standard BUNIT and linear WCS cards (FITS axis i is the Stack's axis i-1), then
 binary tables RESULTS (the analysis table, units kept), PARAMETERS (name, canonical JSON value)
-and INPUTS (role, SHA-256). Every HDU carries CHECKSUM and DATASUM.
+and INPUTS (role, SHA-256). Every HDU carries CHECKSUM and DATASUM. The bytes are rendered by
+`fitsstream` (astropy's cards and checksum rules, without astropy's per-HDU object overhead)
+and hashed as they are written.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from ..stack import Stack
 from .acquisition import stack_fact
 from .canonical import canonical_json
 from .errors import ShapeError, TargetError
-from .files import FileSystemTarget, WrittenFile, write_atomic
+from .files import FileSystemTarget, WrittenFile, write_chunks_atomic
+from .fitsstream import card, hdu_bytes, image_part, primary_part, results_bytes, table_part
 from .task import Task
 
 COUNTS = "ct"
@@ -68,47 +71,60 @@ def _card_value(value: Any) -> Any:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def acquisition_header(stack: Stack) -> fits.Header:
+def acquisition_cards(stack: Stack) -> list[str]:
     """Primary-header cards describing the acquisition: stack name, sample, instrument, times, pixel sizes, dwell, lasers."""
-    header = fits.Header()
-    header["STACK"] = (stack.name(), "name of the analysed stack")
+    cards = [card("STACK", stack.name(), "name of the analysed stack")]
     facts = {"SAMPLE": ("sample", "sample"), "INSTRUME": ("instrument", "instrument"),
              "DATE-OBS": ("started", "acquisition start"), "DATE-END": ("finished", "acquisition end"),
              "DWELL": ("dwell_time", "pixel dwell time [s]"), "LASERS": ("lasers", "lasers (JSON)")}
     for keyword, (fact, comment) in facts.items():
         value = stack_fact(stack, fact)
         if value is not None:
-            header[keyword] = (_card_value(value), comment)
+            cards.append(card(keyword, _card_value(value), comment))
     for axis in range(stack.number_of_dimensions()):
         unit = fits_unit(stack.unit(axis) or None, f"stack axis {axis}")
-        header[f"PIXSZ{axis + 1}"] = (stack.pixel_size(axis), f"pixel size of axis {axis + 1} [{unit or 'pixel'}]")
-        header[f"PIXUN{axis + 1}"] = (unit, f"unit of PIXSZ{axis + 1}")
-    return header
+        cards += [card(f"PIXSZ{axis + 1}", stack.pixel_size(axis), f"pixel size of axis {axis + 1} [{unit or 'pixel'}]"),
+                  card(f"PIXUN{axis + 1}", unit, f"unit of PIXSZ{axis + 1}")]
+    return cards
 
 
-def wcs_header(stack: Stack) -> fits.Header:
+def wcs_cards(stack: Stack) -> list[str]:
     """Linear WCS cards for the image HDUs: FITS axis i is Stack axis i-1 (the fastest axis first)."""
-    header = fits.Header()
+    cards = []
     for axis in range(stack.number_of_dimensions()):
         i = axis + 1
-        header[f"CTYPE{i}"] = (stack.label(axis)[:8].upper() or "LINEAR", f"axis {i}")
+        cards.append(card(f"CTYPE{i}", stack.label(axis)[:8].upper() or "LINEAR", f"axis {i}"))
         unit = fits_unit(stack.unit(axis) or None, f"stack axis {axis}")
         if unit:
-            header[f"CUNIT{i}"] = unit
-        header[f"CRPIX{i}"] = 1.0
-        header[f"CRVAL{i}"] = stack.col_positions(axis)[0] if stack.size(axis) else 0.0
-        header[f"CDELT{i}"] = stack.pixel_size(axis) if stack.size(axis) else 1.0
-    return header
+            cards.append(card(f"CUNIT{i}", unit))
+        cards += [card(f"CRPIX{i}", 1.0), card(f"CRVAL{i}", stack.col_positions(axis)[0] if stack.size(axis) else 0.0),
+                  card(f"CDELT{i}", stack.pixel_size(axis) if stack.size(axis) else 1.0)]
+    return cards
 
 
-def _text_table(name: str, columns: tuple[str, str], rows: list[tuple[str, str]]) -> fits.BinTableHDU:
+def _text_table(name: str, columns: tuple[str, str], rows: list[tuple[str, str]]) -> list[bytes | memoryview]:
     """A binary-table HDU of two text columns."""
-    fields = []
+    arrays = {}
     for index, column in enumerate(columns):
         values = [row[index] for row in rows]
-        width = max([len(value.encode()) for value in values] + [1])
-        fields.append(fits.Column(name=column, format=f"{width}A", array=np.array(values, dtype=f"S{width}")))
-    return fits.BinTableHDU.from_columns(fields, name=name)
+        arrays[column] = np.array(values, dtype=f"S{max([len(value) for value in values] + [1])}")
+    return hdu_bytes(table_part(name, arrays, {}))
+
+
+def _image_hdus(stack: Stack, arrays: dict[str, np.ndarray]) -> list[bytes | memoryview]:
+    """The image HDUs in IMAGES order: float32 (bitmask int32), EXTNAME, BUNIT from the stack's value unit, WCS."""
+    value_unit = stack.value_unit() or COUNTS
+    inverse_square = (u.Unit(value_unit) ** -2).to_string("fits")
+    units = {"flux": value_unit, "flux_ivar": inverse_square, "background": value_unit, "model": value_unit,
+             "model_ivar": inverse_square, "bitmask": None}
+    wcs = wcs_cards(stack)
+    chunks = []
+    for name in (name for name in IMAGES if name in arrays):
+        unit = fits_unit(units[name], f"HDU {name.upper()}")
+        bunit = [card("BUNIT", unit, "unit of the data values")] if unit else []
+        data = np.asarray(arrays[name], dtype=np.int32 if name == "bitmask" else np.float32)
+        chunks += hdu_bytes(image_part(data, [card("EXTNAME", name.upper(), "extension name"), *bunit, *wcs]))
+    return chunks
 
 
 class AstraSource(FileSystemTarget):
@@ -138,41 +154,29 @@ class AstraSource(FileSystemTarget):
             raise ShapeError(f"arrays do not match the stack's shape {expected} (numpy order): {', '.join(wrong)}")
         return checked
 
-    def hdu_list(self, stack: Stack, flux: np.ndarray, flux_ivar: np.ndarray, background: np.ndarray,
-                 model: np.ndarray, model_ivar: np.ndarray, results_table: Table,
-                 bitmask: np.ndarray | None = None) -> fits.HDUList:
-        """The product's HDUs, shapes checked first (nothing is built from inconsistent arrays)."""
+    def file_chunks(self, stack: Stack, flux: np.ndarray, flux_ivar: np.ndarray, background: np.ndarray,
+                    model: np.ndarray, model_ivar: np.ndarray, results_table: Table,
+                    bitmask: np.ndarray | None = None) -> list[bytes | memoryview]:
+        """The product file as chunks, HDU by HDU, shapes checked first (nothing is built from inconsistent arrays)."""
         arrays = self._check_shapes(stack, results_table, flux=flux, flux_ivar=flux_ivar, background=background,
                                     model=model, model_ivar=model_ivar, bitmask=bitmask)
-        primary = fits.PrimaryHDU()
-        header = primary.header
-        header["SPECPY"] = (__version__, "specpy package version")
-        header["TASKNAME"] = (self.task.name, "analysis task")
-        header["TASKKEY"] = self.task.key
-        header["PARHASH"] = self.task.parameter_hash
-        header["CREATED"] = (datetime.now(timezone.utc).isoformat(timespec="seconds"), "UTC")
-        header["HOST"] = (socket.gethostname(), "host that wrote this file")
-        header.update(acquisition_header(stack))
-        value_unit = stack.value_unit() or COUNTS
-        inverse_square = (u.Unit(value_unit) ** -2).to_string("fits")
-        units = {"flux": value_unit, "flux_ivar": inverse_square, "background": value_unit, "model": value_unit,
-                 "model_ivar": inverse_square, "bitmask": None}
-        wcs = wcs_header(stack)
-        images = [create_image_hdu(arrays[name], wcs, name.upper(), np.int32 if name == "bitmask" else None, units[name])
-                  for name in IMAGES if name in arrays]
-        results = fits.table_to_hdu(results_table)
-        results.name = "RESULTS"
+        images = _image_hdus(stack, arrays)
+        results = results_bytes("RESULTS", results_table)
         parameters = _text_table("PARAMETERS", ("NAME", "VALUE"), [
             (name, canonical_json(value, f"parameter {name!r}")) for name, value in sorted(self.task.parameters.items())])
         inputs = _text_table("INPUTS", ("ROLE", "SHA256"), [(item.role, item.sha256) for item in self.task.inputs])
-        hdus = fits.HDUList([primary, *images, results, parameters, inputs])
-        for index, hdu in enumerate(hdus[1:], start=1):
-            header.add_history(f"HDU {index}: {hdu.name}")
-        return hdus
+        extensions = [name.upper() for name in IMAGES if name in arrays] + ["RESULTS", "PARAMETERS", "INPUTS"]
+        primary = primary_part([
+            card("SPECPY", __version__, "specpy package version"), card("TASKNAME", self.task.name, "analysis task"),
+            card("TASKKEY", self.task.key), card("PARHASH", self.task.parameter_hash),
+            card("CREATED", datetime.now(timezone.utc).isoformat(timespec="seconds"), "UTC"),
+            card("HOST", socket.gethostname(), "host that wrote this file"), *acquisition_cards(stack),
+            *(card("HISTORY", f"HDU {index}: {name}") for index, name in enumerate(extensions, start=1))])
+        return [*hdu_bytes(primary), *images, *results, *parameters, *inputs]
 
     def write(self, stack: Stack, flux: np.ndarray, flux_ivar: np.ndarray, background: np.ndarray,
               model: np.ndarray, model_ivar: np.ndarray, results_table: Table,
               bitmask: np.ndarray | None = None) -> WrittenFile:
         """Write the product atomically and durably (with CHECKSUM/DATASUM); return its hash, size and inode."""
-        hdus = self.hdu_list(stack, flux, flux_ivar, background, model, model_ivar, results_table, bitmask)
-        return write_atomic(self.path, lambda temporary: hdus.writeto(temporary, checksum=True, output_verify="exception"))
+        return write_chunks_atomic(self.path, self.file_chunks(stack, flux, flux_ivar, background, model, model_ivar,
+                                                               results_table, bitmask))

@@ -8,7 +8,7 @@ import pytest
 
 from specpy import Error
 from specpy.targets import FileSystemTarget, temporary_path, write_atomic
-from specpy.targets.files import TEMP_MARK, file_sha256
+from specpy.targets.files import TEMP_MARK, file_sha256, write_chunks_atomic
 
 
 def _names(directory) -> list[str]:
@@ -59,6 +59,21 @@ def test_write_atomic_reports_hash_size_and_identity(tmp_path) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_atomic(tmp_path / "x.bin", disk_full)
     assert (tmp_path / "x.bin").read_bytes() == b"other" and _names(tmp_path) == ["x.bin"]
+
+
+def test_write_chunks_atomic_hashes_what_it_writes_and_drops_a_failed_write(tmp_path) -> None:
+    chunks = [b"abc" * 1000, memoryview(bytes(range(256))), b""]
+    written = write_chunks_atomic(tmp_path / "x.bin", chunks)
+    assert (tmp_path / "x.bin").read_bytes() == b"".join(bytes(chunk) for chunk in chunks)
+    assert written.sha256 == file_sha256(tmp_path / "x.bin") and written.size == 3256 and written.is_on_disk()
+
+    def failing():
+        yield b"half of a file"
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_chunks_atomic(tmp_path / "x.bin", failing())
+    assert written.is_on_disk() and _names(tmp_path) == ["x.bin"]
 
 
 def test_move_copy_remove_makedirs_exists(tmp_path) -> None:

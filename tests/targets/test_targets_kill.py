@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from astropy.io import fits
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from specpy.targets import Database, files
+from specpy.targets import fits as products
 from specpy.targets.check import check, repair
 from specpy.targets.pipeline import write_outputs
 
@@ -39,14 +40,18 @@ def _die(*_: object, **__: object) -> None:
 def _arm(point: str, database: Database, rng: np.random.Generator) -> None:
     """Make this (forked, disposable) process die at `point` of the next product write."""
     if point == "write":
-        real_writeto = fits.HDUList.writeto
+        real_write = products.write_chunks_atomic
 
-        def partial_writeto(hdus: fits.HDUList, path: str, **options: object) -> None:
-            real_writeto(hdus, path, **options)
-            os.truncate(path, os.path.getsize(path) // int(rng.integers(2, 9)))  # the bytes that made it to disk
-            _die()
+        def partial_write(path: str, chunks: list[bytes]) -> None:
+            data = b"".join(bytes(chunk) for chunk in chunks)
 
-        fits.HDUList.writeto = partial_writeto
+            def dying() -> Iterator[bytes]:
+                yield data[:len(data) // int(rng.integers(2, 9))]  # the bytes that made it to disk
+                _die()
+
+            real_write(path, dying())
+
+        products.write_chunks_atomic = partial_write
     elif point == "fsync":
         os.fsync = _die
     elif point == "replace":
