@@ -2,9 +2,9 @@
 
 Each item has its own free parameters; parameters shared by all items are solved by block
 elimination (a Schur complement over the item blocks), so the cost stays linear in the number of
-items. Without shared parameters every chunk converges on its own in a worker thread (numpy
-releases the GIL); with them each iteration linearises all chunks in the pool, then takes one
-global step. Results do not depend on the number of threads.
+items. Without shared parameters each worker thread converges its own range of items, chunk by
+chunk (numpy releases the GIL); with them each iteration linearises all chunks in the pool, then
+takes one global step. Results do not depend on the number of threads or the chunk size.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from . import linalg
 from .data import DataSet
 from .errors import StateError
+from .memory import retain_freed_memory
 from .model import Plan
 
 CHUNK_ELEMENTS = 65536  # pixels x items per chunk: temporaries stay small enough for the heap and caches
@@ -64,10 +65,49 @@ def default_workers() -> int:
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise sum of a * b for (n or 1, m or 1) arrays that broadcast to (n, m)."""
-    if a.shape == b.shape:
-        return np.einsum("nm,nm->n", a, b)
-    return (a * b).sum(axis=1)
+    """Row-wise sum of a * b for (n or 1, m) arrays."""
+    return np.einsum("...m,...m->...", a, b)
+
+
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    """Row-wise sum of an (n or 1, m) array (einsum: several times faster than sum(axis=1) on short rows)."""
+    return np.einsum("...m->...", a)
+
+
+def accumulate(J: Sequence[np.ndarray | float | None], dc: np.ndarray, h: np.ndarray, g: np.ndarray, H: np.ndarray) -> None:
+    """Add one data set's gradient sum_m J_k dc and curvature sum_m h J_k J_l to g (K, n) and the upper triangle of H (K, K, n).
+
+    A derivative that is constant over an item's pixels (a background level) never becomes a
+    pixel array: its terms are row sums of the others' weighted columns, each computed once.
+    """
+    full: dict[int, np.ndarray] = {}
+    flat: dict[int, np.ndarray] = {}
+    for k, d in enumerate(J):
+        if d is None:
+            continue
+        d = np.asarray(d)
+        d = d.reshape(d.shape[0] if d.ndim else 1, -1)
+        if d.shape[1] == 1:
+            flat[k] = d[:, 0]
+        else:
+            full[k] = d
+    weighted = {k: d * h for k, d in full.items()}
+    sums = {k: _rowsum(w) for k, w in weighted.items()} if flat else {}
+    keys = sorted(full)
+    for a, k in enumerate(keys):
+        g[k] += _dot(full[k], dc)
+        for l in keys[a:]:
+            H[k, l] += _dot(weighted[k], full[l])
+    if not flat:
+        return
+    dc_sum, h_sum = _rowsum(dc), _rowsum(h)
+    for k, d in flat.items():
+        g[k] += d * dc_sum
+        for l, w_sum in sums.items():
+            H[min(k, l), max(k, l)] += d * w_sum
+        for l, e in flat.items():
+            if l >= k:
+                H[k, l] += d * e * h_sum
 
 
 def hold_at_bounds(values: np.ndarray, g: np.ndarray, H: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -118,35 +158,29 @@ class Engine:
 
         observed=True gives Newton's curvature for linear parameters, which converges faster in
         joint fits at low counts; errors always come from the expected one (the Fisher matrix).
+        Gradient and curvature are views of (K, n) and (K, K, n) arrays (see `linalg`).
         """
         n = theta.shape[0]
         K = self.P + self.S
         stat = np.zeros(n)
-        g = np.zeros((n, K)) if jac else None
-        H = np.zeros((n, K, K)) if jac else None
+        g = np.zeros((K, n)) if jac else None
+        H = np.zeros((K, K, n)) if jac else None
         for ds in self.datasets:
             with np.errstate(all="ignore"):  # trial steps may leave the valid domain; they get stat = inf
                 mu, J = self.plan.evaluate(ds.grid.take(items), items, theta, shared, jac)
-            mu = mu.reshape(n, -1)
-            weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items])
-            s, dc, h = ds.stat.evaluate(ds.flat[items], mu, weight, ds.constant[items], jac, observed)
-            stat += s
-            if not jac:
-                continue
-            columns = [None if d is None else np.asarray(d).reshape(np.shape(d)[0], -1) for d in J]
-            weighted = [None if d is None else d * h for d in columns]
-            for k, d in enumerate(columns):
-                if d is None:
-                    continue
-                g[:, k] += _dot(d, dc)
-                for l in range(k, K):
-                    if columns[l] is not None:
-                        H[:, k, l] += _dot(weighted[k], columns[l])
-        if jac:
-            upper = np.triu_indices(K, 1)
-            H[:, upper[1], upper[0]] = H[:, upper[0], upper[1]]
+                mu = mu.reshape(n, -1)
+                weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items])
+                s, dc, h = ds.stat.evaluate(ds.flat[items], mu, weight, ds.constant[items], jac, observed)
+                stat += s
+                if jac:
+                    accumulate(J, dc, h, g, H)
         stat = np.where(np.isfinite(stat), stat, np.inf)
-        return stat, g, H
+        if not jac:
+            return stat, None, None
+        for k in range(K):
+            for l in range(k + 1, K):
+                H[l, k] = H[k, l]
+        return stat, g.T, H.transpose(2, 0, 1)
 
     def _clip(self, theta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(theta, lower), upper)
@@ -168,9 +202,7 @@ class Engine:
         theta, g, H, lam, stat = (state[k][items] for k in ("theta", "g", "H", "lam", "stat"))
         numbers = np.arange(items.start, items.stop) if isinstance(items, slice) else items
         g, H = hold_at_bounds(theta, g, H, lo, hi)
-        step, ok = linalg.damped_solve(H, g, lam)
-        # predicted decrease of the statistic for this step (Gauss-Newton model)
-        predicted = -np.einsum("nk,nk->n", g, step) - 0.5 * np.einsum("nk,nkl,nl->n", step, H, step)
+        step, ok, predicted = linalg.damped_solve(H, g, lam)  # predicted: decrease of the Gauss-Newton model
         finished = ok & (predicted < self.tol) & (lam <= 1e-2)
         state["status"][numbers[~ok]] = Status.SINGULAR
         state["active"][numbers[~ok | finished]] = False
@@ -185,15 +217,38 @@ class Engine:
         state["iterations"][numbers] += 1
         better = s_new <= stat
         done = better & (stat - s_new < self.tol) & (lam <= 1e-2)
-        accepted = numbers[better]
-        state["theta"][accepted] = trial[better]
-        state["g"][accepted] = g_new[better]
-        state["H"][accepted] = H_new[better]
-        state["stat"][accepted] = s_new[better]
+        accepted = numbers[better] if not np.all(better) else items
+        if not np.all(better):
+            trial, s_new, g_new, H_new = trial[better], s_new[better], g_new[better], H_new[better]
+        state["theta"][accepted] = trial
+        state["g"][accepted] = g_new
+        state["H"][accepted] = H_new
+        state["stat"][accepted] = s_new
         lam = np.where(better, np.maximum(lam * 0.1, 1e-9), lam * 10.0)
         state["lam"][numbers] = lam
         stuck = ~better & (lam > 1e9)
         state["active"][numbers[done | stuck]] = False
+
+    def _converge(self, state: dict[str, np.ndarray], part: slice) -> None:
+        """Linearise a contiguous range of items at the start values, then iterate until none is active.
+
+        Each iteration re-chunks the items still active, so chunks stay full as items converge;
+        a range is worked by one thread from start to end (no step waits for another range).
+        """
+        empty = np.zeros(0)
+        for sl in self._chunks(np.arange(part.start, part.stop)):
+            # Fisher scoring: the expected curvature steps well for independent items and, at the
+            # end, is already the Fisher matrix of the solution
+            stat, g, H = self.linearise(sl, state["theta"][sl], empty, True, observed=False)
+            state["stat"][sl], state["g"][sl], state["H"][sl] = stat, g, H
+        state["status"][part] = np.where(np.isfinite(state["stat"][part]), Status.CONVERGED, Status.INVALID)
+        state["active"][part] = state["status"][part] == Status.CONVERGED
+        for _ in range(self.max_iter):
+            idx = part.start + np.flatnonzero(state["active"][part])
+            if idx.size == 0:
+                break
+            for items in self._chunks(idx):
+                self._step(state, items)
 
     def _map(self, pool: ThreadPoolExecutor | None, function, parts: list) -> list:
         """Apply function to every part, in the pool when there is one and more than one part."""
@@ -202,27 +257,18 @@ class Engine:
         return list(pool.map(function, parts))
 
     def _independent(self, pool: ThreadPoolExecutor | None) -> EngineResult:
-        """Converge every item on its own; each iteration re-chunks the items still active."""
+        """Converge every item on its own; the items are split in one contiguous range per worker."""
         theta, shared = self.plan.start()
-        n = self.n_items
-        empty = np.zeros(0)
-        theta = self._clip(theta, self.lower[: self.P], self.upper[: self.P])
-        chunks = self._chunks(np.arange(n))
-        # Fisher scoring: the expected curvature steps well for independent items and, at the
-        # end, is already the Fisher matrix of the solution
-        parts = self._map(pool, lambda sl: self.linearise(sl, theta[sl], empty, True, observed=False), chunks)
-        stat, g, H = (np.concatenate(p) for p in zip(*parts))
+        n, K = self.n_items, self.P
         state = {
-            "theta": theta, "g": g, "H": H, "stat": stat, "lam": np.full(n, 1e-3),
-            "status": np.where(np.isfinite(stat), Status.CONVERGED, Status.INVALID).astype(np.int8),
-            "iterations": np.zeros(n, dtype=np.int32),
+            "theta": self._clip(theta, self.lower[: self.P], self.upper[: self.P]),
+            "g": np.zeros((K, n)).T, "H": np.zeros((K, K, n)).transpose(2, 0, 1),  # structure of arrays, see linalg
+            "stat": np.zeros(n), "lam": np.full(n, 1e-3), "status": np.zeros(n, dtype=np.int8),
+            "iterations": np.zeros(n, dtype=np.int32), "active": np.zeros(n, dtype=bool),
         }
-        state["active"] = state["status"] == Status.CONVERGED
-        for _ in range(self.max_iter):
-            idx = np.flatnonzero(state["active"])
-            if idx.size == 0:
-                break
-            self._map(pool, lambda part: self._step(state, part), self._chunks(idx))
+        ranges = 1 if pool is None else min(self.workers, -(-n // self.chunk))
+        bounds = np.linspace(0, n, ranges + 1).astype(int)
+        self._map(pool, lambda part: self._converge(state, part), [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])])
         status = state["status"]
         status[state["active"]] = Status.MAX_ITER
         theta, fisher = state["theta"], state["H"]
@@ -332,6 +378,7 @@ class Engine:
         """Run the fit; threads are used only when there is more than one chunk."""
         if self.P + self.S == 0:
             raise StateError("no free parameter to fit; free one with par_free()")
+        retain_freed_memory()
         use_pool = self.workers > 1 and self.n_items > self.chunk
         with ThreadPoolExecutor(self.workers) if use_pool else _NoPool() as pool:
             return self._global(pool) if self.S else self._independent(pool)

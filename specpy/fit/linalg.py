@@ -1,56 +1,86 @@
-"""Small symmetric positive-definite systems solved in bulk: one Cholesky per item, vectorised."""
+"""Small symmetric positive-definite systems solved in bulk: one Cholesky per item, vectorised.
+
+Stacks come in as (n, k, k) matrices and (n, k) vectors. Inside, every matrix entry is one
+contiguous (n,) vector (structure of arrays), so each arithmetic step is a single numpy call
+over all items; a stack that is a transposed view of a (k, k, n) array is used without a copy.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+Rows = list[list[np.ndarray]]
 
-def cholesky(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lower Cholesky factors of a stack (n, k, k) of matrices, and which of them were positive definite."""
-    n, k, _ = a.shape
-    low = np.zeros_like(a)
+
+def _entries(h: np.ndarray) -> np.ndarray:
+    """The (k, k, n) structure-of-arrays form of an (n, k, k) stack (a view when h is one)."""
+    return np.ascontiguousarray(np.moveaxis(h, 0, -1))
+
+
+def _scaled(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Jacobi scaling of (k, k, n) entries: (scale s (k, n), 1 / s, which had a positive finite diagonal)."""
+    k = c.shape[0]
+    diag = c[np.arange(k), np.arange(k)]
+    ok = np.all(np.isfinite(diag) & (diag > 0), axis=0)
+    s = np.sqrt(np.where(diag > 0, diag, 1.0))
+    return s, 1.0 / s, ok
+
+
+def _cholesky(c: np.ndarray, inv_s: np.ndarray, lam: np.ndarray | None) -> tuple[Rows, list[np.ndarray], np.ndarray]:
+    """Cholesky factor L (rows of (n,) entries) of the scaled matrix + lam I, 1 / diag(L), and which were positive definite."""
+    k, n = inv_s.shape
+    low: Rows = [[] for _ in range(k)]
+    inv_diag: list[np.ndarray] = []
     ok = np.ones(n, dtype=bool)
     for j in range(k):
-        d = a[:, j, j] - np.einsum("ni,ni->n", low[:, j, :j], low[:, j, :j])
+        d = c[j, j] * (inv_s[j] * inv_s[j])
+        if lam is not None:
+            d = d + lam
+        for i in range(j):
+            d = d - low[j][i] * low[j][i]
         ok &= d > 0
         root = np.sqrt(np.where(d > 0, d, 1.0))
-        low[:, j, j] = root
-        if j + 1 < k:
-            low[:, j + 1 :, j] = (a[:, j + 1 :, j] - np.einsum("nri,ni->nr", low[:, j + 1 :, :j], low[:, j, :j])) / root[:, None]
-    return low, ok
+        inv_root = 1.0 / root
+        inv_diag.append(inv_root)
+        for r in range(j + 1, k):
+            v = c[r, j] * (inv_s[r] * inv_s[j])
+            for i in range(j):
+                v = v - low[r][i] * low[j][i]
+            low[r].append(v * inv_root)
+        low[j].append(root)
+    return low, inv_diag, ok
 
 
-def solve_factored(low: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve L L^T x = b for stacks of factors (n, k, k) and right-hand sides (n, k) or (n, k, m)."""
-    vector = b.ndim == 2
-    rhs = b[:, :, None] if vector else b
-    k = low.shape[1]
-    y = np.empty_like(rhs)
+def damped_solve(h: np.ndarray, g: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt steps x = -(H + lam diag H)^-1 g for stacks, which could be solved, and the
+    decrease of the quadratic model -g.x - x.H.x / 2 that each step predicts."""
+    c = _entries(h)
+    k, n = c.shape[0], c.shape[2]
+    s, inv_s, ok = _scaled(c)
+    low, inv_diag, pd = _cholesky(c, inv_s, lam)
+    y: list[np.ndarray] = []
+    for i in range(k):  # forward: L y = -g / s
+        v = -g[:, i] * inv_s[i]
+        for j in range(i):
+            v = v - low[i][j] * y[j]
+        y.append(v * inv_diag[i])
+    x: list[np.ndarray] = [np.empty(0)] * k
+    for i in range(k - 1, -1, -1):  # backward: L^T x = y
+        v = y[i]
+        for r in range(i + 1, k):
+            v = v - low[r][i] * x[r]
+        x[i] = v * inv_diag[i]
+    step = np.empty((n, k))
+    gx = np.zeros(n)
+    xx = np.zeros(n)
     for i in range(k):
-        y[:, i] = (rhs[:, i] - np.einsum("ni,nim->nm", low[:, i, :i], y[:, :i])) / low[:, i, i, None]
-    x = np.empty_like(rhs)
-    for i in range(k - 1, -1, -1):
-        x[:, i] = (y[:, i] - np.einsum("ni,nim->nm", low[:, i + 1 :, i], x[:, i + 1 :])) / low[:, i, i, None]
-    return x[:, :, 0] if vector else x
-
-
-def scaled(h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Jacobi scaling of stacked matrices: (scale s, H / (s s^T), which had a positive finite diagonal)."""
-    diag = np.diagonal(h, axis1=1, axis2=2)
-    ok = np.all(np.isfinite(diag) & (diag > 0), axis=1)
-    s = np.sqrt(np.where(diag > 0, diag, 1.0))
-    return s, h / (s[:, :, None] * s[:, None, :]), ok
-
-
-def damped_solve(h: np.ndarray, g: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt steps x = -(H + lam diag H)^-1 g for stacks, and which could be solved."""
-    s, c, ok = scaled(h)
-    k = h.shape[1]
-    c = c + lam[:, None, None] * np.eye(k)
-    low, pd = cholesky(c)
-    step = solve_factored(low, -g / s) / s
+        step[:, i] = x[i] * inv_s[i]
+        gx += g[:, i] * step[:, i]
+        xx += x[i] * x[i]
+    # (H + lam D) x = -g gives x.H.x = -g.x - lam x.D.x, D = diag H; in scaled units x.D.x = |x_scaled|^2
+    predicted = -0.5 * gx + 0.5 * lam * xx
     good = ok & pd & np.all(np.isfinite(step), axis=1)
-    return np.where(good[:, None], step, 0.0), good
+    return np.where(good[:, None], step, 0.0), good, np.where(good, predicted, 0.0)
 
 
 def inverse(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -58,9 +88,24 @@ def inverse(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n, k, _ = h.shape
     if k == 0:
         return np.zeros_like(h), np.ones(n, dtype=bool)
-    s, c, ok = scaled(h)
-    low, pd = cholesky(c)
-    inv = solve_factored(low, np.broadcast_to(np.eye(k), (n, k, k)).copy())
-    inv = inv / (s[:, :, None] * s[:, None, :])
+    c = _entries(h)
+    _, inv_s, ok = _scaled(c)
+    low, inv_diag, pd = _cholesky(c, inv_s, None)
+    m: Rows = [[] for _ in range(k)]  # M = L^-1, lower triangular, m[i][j] for j <= i
+    for i in range(k):
+        for j in range(i):
+            v = low[i][j] * m[j][j]
+            for r in range(j + 1, i):
+                v = v + low[i][r] * m[r][j]
+            m[i].append(-v * inv_diag[i])
+        m[i].append(inv_diag[i])
+    out = np.empty((k, k, n))
+    for i in range(k):  # C^-1 = M^T M, then undo the scaling
+        for j in range(i + 1):
+            v = m[i][i] * m[i][j]
+            for r in range(i + 1, k):
+                v = v + m[r][i] * m[r][j]
+            out[i, j] = out[j, i] = v * (inv_s[i] * inv_s[j])
+    inv = np.moveaxis(out, -1, 0)
     good = ok & pd & np.all(np.isfinite(inv), axis=(1, 2))
     return np.where(good[:, None, None], inv, np.nan), good

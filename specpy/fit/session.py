@@ -216,11 +216,17 @@ class Session:
                     used = np.broadcast_to(ds.mask, counts.shape)
                     fill = np.nanmedian(np.where(used, counts, np.nan).reshape(ds.n_items, -1), axis=1)
                     counts = np.where(used, counts, fill.reshape((-1,) + (1,) * (counts.ndim - 1)))
-                start = entry.component.guess(counts, ds.grid)
-                for pname, value in start.items():
+                # per item, chunk by chunk: whole-batch temporaries would cost more in page faults than in arithmetic
+                size = self.chunk or auto_chunk([ds])
+                parts = [
+                    {k: np.broadcast_to(v, (min(a + size, ds.n_items) - a,)) for k, v in entry.component.guess(counts[a : a + size], ds.grid.take(slice(a, a + size))).items()}
+                    for a in range(0, ds.n_items, size)
+                ]
+                for pname in parts[0]:
                     param = entry.parameters[pname]
                     if param.link is None:
-                        param.value = np.clip(np.broadcast_to(value, (self.mod.n_items,)).astype(float), param.lower, param.upper)
+                        value = np.concatenate([part[pname] for part in parts]).astype(float)
+                        param.value = np.clip(np.broadcast_to(value, (self.mod.n_items,)), param.lower, param.upper)
                 self.mod.update_links()
                 return
 
@@ -343,9 +349,8 @@ class Session:
         self._check()
         return self._evaluation(Plan.of(self.mod))
 
-    def _item_summary(self, plan: Plan, items: slice) -> np.ndarray:
+    def _item_summary(self, plan: Plan, theta: np.ndarray, shared: np.ndarray, items: slice) -> np.ndarray:
         """Per item of one chunk: statistic, used pixels, C-stat, its expectation and variance, chi2."""
-        theta, shared = plan.start()
         n = theta[items].shape[0]
         out = np.zeros((6, n))
         for ds in self.dataset.sets:
@@ -371,11 +376,12 @@ class Session:
         n = self.mod.n_items
         size = self.chunk or auto_chunk(self.dataset.sets)
         chunks = [slice(a, min(a + size, n)) for a in range(0, n, size)]
+        theta, shared = plan.start()
         if self.workers > 1 and len(chunks) > 1:
             with ThreadPoolExecutor(self.workers) as pool:
-                parts = list(pool.map(lambda sl: self._item_summary(plan, sl), chunks))
+                parts = list(pool.map(lambda sl: self._item_summary(plan, theta, shared, sl), chunks))
         else:
-            parts = [self._item_summary(plan, sl) for sl in chunks]
+            parts = [self._item_summary(plan, theta, shared, sl) for sl in chunks]
         stat_item, used, cstat_item, exp_item, var_item, chi_item = np.concatenate(parts, axis=1)
         has_cstat = any(ds.stat.name == "cstat" for ds in self.dataset.sets)
         nan = np.full(n, np.nan)

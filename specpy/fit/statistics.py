@@ -102,19 +102,22 @@ class Statistic:
         """
         if self.poisson:
             positive = mu > 0
-            if positive.all():
-                pixel = mu - n * np.log(mu)
+            valid = bool(positive.all())
+            if valid and weight is None:  # the common case in as few passes over the pixels as possible
+                stat = 2.0 * (np.einsum("nm->n", mu) - np.einsum("nm,nm->n", n, np.log(mu))) + constant
             else:
                 pixel = mu - n * np.log(np.where(positive, mu, 1.0))
                 pixel = np.where(positive | (n == 0), pixel, np.inf)
-            if weight is not None:
-                pixel = np.where(weight > 0, pixel * weight, 0.0)
-            stat = 2.0 * pixel.sum(axis=1) + constant
+                if weight is not None:
+                    pixel = np.where(weight > 0, pixel * weight, 0.0)
+                stat = 2.0 * pixel.sum(axis=1) + constant
             if not derivatives:
                 return stat, None, None
-            inv = 1.0 / (mu if positive.all() else np.maximum(mu, MU_FLOOR))
-            dc = 2.0 - 2.0 * n * inv
-            h = 2.0 * np.maximum(n * inv, 1.0) * inv if observed else 2.0 * inv
+            h = np.divide(2.0, mu if valid else np.maximum(mu, MU_FLOOR))  # 2 / mu
+            dc = n * h
+            if observed:
+                h = np.maximum(0.5 * dc, 1.0) * h  # 2 max(n / mu, 1) / mu
+            np.subtract(2.0, dc, out=dc)  # 2 - 2 n / mu
         elif self.variance == "model":
             safe = np.maximum(mu, MU_FLOOR)
             inv = 1.0 / safe
