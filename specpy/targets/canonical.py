@@ -56,9 +56,11 @@ def canonical(value: Any, where: str = "value") -> Any:
     )
 
 
-def canonical_json(value: Any, where: str = "value") -> str:
-    """The canonical JSON text of `value`: sorted keys, no whitespace, UTF-8 characters kept."""
-    return json.dumps(canonical(value, where), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def canonical_json(value: Any, where: str = "value", ascii_only: bool = False) -> str:
+    """The canonical JSON text of `value`: sorted keys, no whitespace, UTF-8 characters kept (the form that is
+    hashed) or, with `ascii_only`, escaped as \\uXXXX (the same value, for FITS text)."""
+    return json.dumps(canonical(value, where), sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only,
+                      allow_nan=False)
 
 
 def sha256_text(text: str) -> str:

@@ -29,7 +29,7 @@ from .acquisition import stack_fact
 from .canonical import canonical_json
 from .errors import ShapeError, TargetError
 from .files import FileSystemTarget, WrittenFile, write_chunks_atomic
-from .fitsstream import card, hdu_bytes, image_part, primary_part, results_bytes, table_part
+from .fitsstream import card, hdu_bytes, image_part, primary_part, printable, results_bytes, table_part
 from .task import Task
 
 COUNTS = "ct"
@@ -106,7 +106,7 @@ def _text_table(name: str, columns: tuple[str, str], rows: list[tuple[str, str]]
     """A binary-table HDU of two text columns."""
     arrays = {}
     for index, column in enumerate(columns):
-        values = [row[index] for row in rows]
+        values = [printable(row[index]) for row in rows]
         arrays[column] = np.array(values, dtype=f"S{max([len(value) for value in values] + [1])}")
     return hdu_bytes(table_part(name, arrays, {}))
 
@@ -162,8 +162,9 @@ class AstraSource(FileSystemTarget):
                                     model=model, model_ivar=model_ivar, bitmask=bitmask)
         images = _image_hdus(stack, arrays)
         results = results_bytes("RESULTS", results_table)
-        parameters = _text_table("PARAMETERS", ("NAME", "VALUE"), [
-            (name, canonical_json(value, f"parameter {name!r}")) for name, value in sorted(self.task.parameters.items())])
+        parameters = _text_table("PARAMETERS", ("NAME", "VALUE"), [  # VALUE: canonical JSON, ASCII-escaped
+            (name, canonical_json(value, f"parameter {name!r}", ascii_only=True))
+            for name, value in sorted(self.task.parameters.items())])
         inputs = _text_table("INPUTS", ("ROLE", "SHA256"), [(item.role, item.sha256) for item in self.task.inputs])
         extensions = [name.upper() for name in IMAGES if name in arrays] + ["RESULTS", "PARAMETERS", "INPUTS"]
         primary = primary_part([

@@ -12,6 +12,7 @@ mixins, metadata, display formats, text) is converted by astropy's own `table_to
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,10 +33,18 @@ BITPIX = {"f4": -32, "f8": -64, "u1": 8, "i2": 16, "i4": 32, "i8": 64}
 TFORM = {"f4": "E", "f8": "D", "u1": "B", "i2": "I", "i4": "J", "i8": "K", "b1": "L"}
 
 
+def printable(text: str) -> str:
+    """`text` as FITS can hold it: printable ASCII as it is, any other text JSON-escaped ("5 \\u00b5m" for "5 µm"),
+    so a sample or stack name in any language can be written (and read back with `json.loads('"' + text + '"')`)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return json.dumps(text)[1:-1].replace("\x7f", "\\u007f")
+
+
 @lru_cache(maxsize=4096, typed=True)  # typed: True, 1 and 1.0 are different cards
 def card(keyword: str, value: Any = None, comment: str = "") -> str:
-    """One header card (or a CONTINUE run) as astropy formats it: a multiple of 80 characters."""
-    return fits.Card(keyword, value, comment).image
+    """One header card (or a CONTINUE run) as astropy formats it: a multiple of 80 characters; text as `printable`."""
+    return fits.Card(keyword, printable(value) if isinstance(value, str) else value, printable(comment)).image
 
 
 @dataclass(frozen=True)

@@ -100,3 +100,25 @@ def test_create_image_hdu() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fits.HDUList([fits.PrimaryHDU(), hdu]).verify("exception")
+
+
+def test_text_in_any_language_is_written_escaped_and_reads_back(tmp_path) -> None:
+    import json
+
+    from specpy.targets import Task
+    from specpy.targets.task import Input
+
+    stack = bead_stack(4, sample="Zelle ü")
+    stack.set_name("Kanal µ")
+    task = Task("bead_fwhm", {"Größe": "5 µm", "roi": 7}, [Input.from_stack(stack, "image")])
+    analysis = fake_analysis(stack, {})
+    source = AstraSource(task, tmp_path)
+    flux = stack.data()
+    source.write(stack, flux, poisson_ivar(flux), analysis.background, analysis.model, poisson_ivar(analysis.model),
+                 analysis.spots)
+    assert_valid_fits(source.path, task.key)
+    back = lambda text: json.loads(f'"{text}"')  # noqa: E731
+    with fits.open(source.path) as hdus:
+        assert back(hdus[0].header["STACK"]) == "Kanal µ" and back(hdus[0].header["SAMPLE"]) == "Zelle ü"
+        parameters = dict(zip(hdus["PARAMETERS"].data["NAME"], hdus["PARAMETERS"].data["VALUE"]))
+        assert {back(name): json.loads(value) for name, value in parameters.items()} == {"Größe": "5 µm", "roi": 7}
