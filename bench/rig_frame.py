@@ -49,6 +49,7 @@ def world_frame_times(simulation: dict, raster: Raster, repeats: int, power_frac
     """Times of the World generating `raster` directly, lit as the simulated rig's frames are."""
     world = World.from_config(simulation)  # the same sample and light as the simulated rig's frames
     world.shutter.open = True
+    world.wheel.step = 0  # filter 1 in the beam, as the rig's frames have it (power-on: between filters, dark)
     excitation = world.lasers["excitation"]
     excitation.set_power(excitation.max_power * power_fraction)
     excitation.enable(True, world.clock.now() - 1e3)
@@ -69,6 +70,7 @@ def main() -> int:
         scanner, counter = rig.by_role("scanner"), rig.by_role("counter")
         wheel, laser = rig.by_role("shutter_wheel"), rig.by_role("excitation_laser")
         wheel.open_shutter()
+        wheel.select_filter(1)
         laser.parameters.set("power", laser.max_power() / 2)
         laser.states.set("emission", True)
         laser.wait_until_emitting()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from device_sim.streamed import Streamed
+
 TABLES = Path(__file__).parent / "tables"
 FORMAT_SPEC = re.compile(r"^[0-9.]*[gGfFeEdxX]$")
 NAMED_FORMATS = {"text", "onoff", "data", "bool"}
@@ -118,10 +120,12 @@ class Command:
             raise CommandError("out_of_range", f"{self.header} {value} outside {lo}..{hi} {self.unit}")
         return value
 
-    def render(self, value: Any) -> str | bytes:
-        """A query result as reply text (or raw bytes for a binary block)."""
+    def render(self, value: Any) -> str | bytes | Streamed:
+        """A query result as reply text (or raw bytes, maybe streamed, for a binary block)."""
         if self.format == "data":  # bytes go out as a definite-length block, text as is
-            return bytes(value) if isinstance(value, (bytes, bytearray)) else str(value)
+            if isinstance(value, (bytes, Streamed)):
+                return value
+            return bytes(value) if isinstance(value, bytearray) else str(value)
         if self.format == "onoff":
             return "ON" if value else "OFF"
         if self.format == "bool":

@@ -21,7 +21,12 @@ class Detector:
         rate = np.asarray(true_rate, dtype=float)
         return rate / (1.0 + rate * self.dead_time)
 
-    def count(self, true_rate: np.ndarray | float, dwell: float, rng: np.random.Generator) -> np.ndarray:
-        """Counts over `dwell` seconds per sample: Poisson with the dead-time-limited mean."""
+    def count(self, true_rate: np.ndarray | float, dwell: float, rng: np.random.Generator,
+              out: np.ndarray | None = None) -> np.ndarray:
+        """Counts over `dwell` seconds per sample: Poisson with the dead-time-limited mean (uint64; into `out`
+        if given)."""
         mean = self.measured_rate(true_rate) * dwell
-        return rng.poisson(mean).astype(np.uint64)
+        if out is None:
+            return rng.poisson(mean).astype(np.uint64)
+        np.copyto(out, rng.poisson(mean), casting="unsafe")
+        return out

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from device_sim.streamed import Streamed
+
 
 @dataclass
 class Faults:
@@ -48,11 +50,12 @@ class Faults:
             self._rng = np.random.default_rng(self.seed)
         return bool(self._rng.random() < rate)
 
-    def apply(self, reply: bytes, keep_tail: int = 0) -> bytes | None:
+    def apply(self, reply: bytes | Streamed, keep_tail: int = 0) -> bytes | Streamed | None:
         """The reply as the wire delivers it: after the latency, None if dropped, maybe garbled.
 
         Garbling flips bits in the payload but keeps the last `keep_tail` bytes (the terminator),
-        so the client reads a corrupt line rather than a merged one.
+        so the client reads a corrupt line rather than a merged one. A streamed reply stays
+        streamed unless it is garbled.
         """
         with self._lock:
             latency = self.latency
@@ -73,7 +76,7 @@ class Faults:
             return None
         if garble:
             body = len(reply) - keep_tail
-            data = np.frombuffer(reply, dtype=np.uint8).copy()
+            data = np.frombuffer(bytes(reply), dtype=np.uint8).copy()
             data[:body] ^= flips[:body] | 0x80  # always leaves ASCII: the damage is detectable
             return data.tobytes()
         return reply

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,9 +28,10 @@ class Optics:
         """The effective lateral FWHM, d = d0 / sqrt(1 + P/Psat): the STED law."""
         return self.d0 / np.sqrt(1.0 + max(p_sted, 0.0) / self.psat)
 
-    def rate_image(self, sample: Sample, xs: np.ndarray, ys: np.ndarray, z_focus: float,
-                   p_sted: float) -> np.ndarray:
-        """Signal rate (counts/s at p_ref) at beam positions xs (columns) x ys (rows), shape (ny, nx).
+    def rate_rows(self, sample: Sample, xs: np.ndarray, ys: np.ndarray, z_focus: float,
+                  p_sted: float) -> Iterator[tuple[int, np.ndarray]]:
+        """Signal rate (counts/s at p_ref) at beam positions xs (columns) x ys (rows), band by band of
+        ROW_BLOCK rows from the top: (first row, rows x nx), so a frame can be used before it is whole.
 
         Each emitter is a Gaussian blob (a bead of radius R has sigma R/sqrt(5) per axis, the
         second moment of a filled sphere); its overlap with the Gaussian PSF is again Gaussian, so
@@ -38,8 +40,6 @@ class Optics:
         """
         xs = np.asarray(xs, dtype=float)
         ys = np.asarray(ys, dtype=float)
-        if len(sample) == 0:
-            return np.zeros((len(ys), len(xs)))
         s_lat = self.fwhm(p_sted) / FWHM_PER_SIGMA
         s_ax = self.d0_axial / FWHM_PER_SIGMA
         s_bead2 = sample.radius**2 / 5.0
@@ -53,17 +53,16 @@ class Optics:
             & (pos[:, 1] > ys.min() - reach) & (pos[:, 1] < ys.max() + reach)
             & (np.abs(dz) < CUTOFF_SIGMAS * se_ax)
         )
-        if not near.any():
-            return np.zeros((len(ys), len(xs)))
         se, sa = se_lat[near], se_ax[near]
         overlap = (s_lat / se) ** 2 * (s_ax / sa) * np.exp(-0.5 * (dz[near] / sa) ** 2)
         amp = sample.brightness[near] * overlap
         x, y = pos[near, 0], pos[near, 1]
         gx = np.exp(-0.5 * ((xs[:, None] - x[None, :]) / se) ** 2)
-        image = np.empty((len(ys), len(xs)))
         for start in range(0, len(ys), ROW_BLOCK):  # a band of rows sees only nearby emitters
             rows = ys[start:start + ROW_BLOCK]
             band = (y > rows.min() - reach[near]) & (y < rows.max() + reach[near])
+            if not band.any():
+                yield start, np.zeros((len(rows), len(xs)))
+                continue
             gy = np.exp(-0.5 * ((rows[:, None] - y[band][None, :]) / se[band]) ** 2)
-            image[start:start + ROW_BLOCK] = (gy * amp[band]) @ gx[:, band].T
-        return image
+            yield start, (gy * amp[band]) @ gx[:, band].T

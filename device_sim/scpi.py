@@ -10,16 +10,11 @@ from collections import deque
 from device_sim.commands import CommandError, CommandTable, dispatch, split_units
 from device_sim.endpoint import Served
 from device_sim.faults import Faults
+from device_sim.streamed import Streamed, definite_block, join_replies
 from device_sim.tcp_server import TcpServer
 from device_sim.world import World
 
 QUEUE_DEPTH = 30
-
-
-def definite_block(data: bytes) -> bytes:
-    """An IEEE 488.2 definite-length block: #<digits of length><length><data>."""
-    length = str(len(data)).encode()
-    return b"#" + str(len(length)).encode() + length + data
 
 
 class ScpiDevice(Served):
@@ -39,9 +34,9 @@ class ScpiDevice(Served):
         self.refuse = 0  # the next settings/actions to refuse with a device-specific error (an injected fault)
         self.server = TcpServer(self.process, faults)
 
-    def process(self, raw: bytes) -> bytes | None:
+    def process(self, raw: bytes) -> bytes | Streamed | None:
         """Execute one program message; the reply line (with "\\n") or None if nothing to say."""
-        replies: list[bytes] = []
+        replies: list[bytes | Streamed] = []
         with self.lock:
             try:
                 units = split_units(raw.decode("ascii"))
@@ -65,8 +60,8 @@ class ScpiDevice(Served):
                     self.push_error("device", repr(exc))
                     break
                 if reply is not None:
-                    replies.append(definite_block(reply) if isinstance(reply, bytes) else reply.encode())
-        return b";".join(replies) + b"\n" if replies else None
+                    replies.append(definite_block(reply) if isinstance(reply, (bytes, Streamed)) else reply.encode())
+        return join_replies(replies) if replies else None
 
     def device_error(self, kind: str, value: object = 1) -> None:
         """"error": the next `value` settings or actions (not queries) fail with -300 Device-specific error."""

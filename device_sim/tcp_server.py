@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 
 from device_sim.faults import Faults
+from device_sim.streamed import Streamed
 
 MAX_LINE = 1 << 20  # a client that sends a megabyte without a newline is cut off
 
@@ -16,7 +17,7 @@ MAX_LINE = 1 << 20  # a client that sends a megabyte without a newline is cut of
 class TcpServer:
     """Serve `process(line) -> reply | None` for newline-terminated lines on 127.0.0.1:port."""
 
-    def __init__(self, process: Callable[[bytes], bytes | None], faults: Faults | None = None,
+    def __init__(self, process: Callable[[bytes], bytes | Streamed | None], faults: Faults | None = None,
                  port: int = 0) -> None:
         """Keep the line handler; port 0 picks a free port (read `port` after start())."""
         self.process = process
@@ -100,10 +101,20 @@ class TcpServer:
         except Exception as exc:  # the server must outlive any handler bug
             print(f"device_sim: handler failed on {line[:80]!r}: {exc!r}", file=sys.stderr)
             return
-        if reply is not None:
-            delivered = self.faults.apply(reply, keep_tail=1)
-            if delivered is not None:
-                conn.sendall(delivered)
+        if reply is None:
+            return
+        delivered = self.faults.apply(reply, keep_tail=1)
+        if isinstance(delivered, Streamed):
+            try:
+                for piece in delivered:  # each piece goes out as soon as it is produced
+                    conn.sendall(piece)
+            except OSError:
+                raise
+            except Exception as exc:  # half a reply is out: only dropping the connection keeps the client in step
+                print(f"device_sim: reply to {line[:80]!r} failed: {exc!r}", file=sys.stderr)
+                raise ConnectionAbortedError(str(exc)) from exc
+        elif delivered is not None:
+            conn.sendall(delivered)
 
     def unplug(self) -> None:
         """Pull the cable: close the listener and every connection (clients see a reset/EOF)."""

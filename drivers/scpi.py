@@ -44,8 +44,7 @@ class ScpiInstrument(Driver):
         with transport.lock:
             self._resync_if_needed()
             try:
-                transport.write(command)
-                self._raise_queued(command)
+                self._raise_if_error(command, transport.query_after(command, "SYST:ERR?"))
             except DeviceDisconnected:
                 raise
             except TransportError:
@@ -68,6 +67,13 @@ class ScpiInstrument(Driver):
         """The queued instrument errors, as text."""
         return [f"instrument error {code} {message!r}" for code, message in self.errors()]
 
+    def _command(self, command: str) -> None:
+        """One setting on the wire (lock held); with check_errors, the error-queue check goes in the same write."""
+        if self.options["check_errors"]:
+            self._raise_if_error(command, self._io().query_after(command, "SYST:ERR?"))
+        else:
+            self._io().write(command)
+
     def check_device(self, command: str) -> None:
         """After a write: raise DeviceError if the instrument queued an error for it (unless check_errors is off)."""
         if self.options["check_errors"]:
@@ -75,7 +81,11 @@ class ScpiInstrument(Driver):
 
     def _raise_queued(self, command: str) -> None:
         """Read one error-queue entry; DeviceError naming `command` if there was one (lock held)."""
-        code, message = self._parse_error(self._io().query("SYST:ERR?"))
+        self._raise_if_error(command, self._io().query("SYST:ERR?"))
+
+    def _raise_if_error(self, command: str, reply: str) -> None:
+        """DeviceError naming `command` if the error-queue reply `reply` holds an error."""
+        code, message = self._parse_error(reply)
         if code:
             raise DeviceError(self.name, command, code, message)
 

@@ -6,14 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from device_sim.commands import CommandError
 from device_sim.faults import Faults
+from device_sim.instruments.counts import Chunk, Worker
 from device_sim.instruments.pixel_clock import PixelClock
 from device_sim.scpi import ScpiDevice
-from device_sim.world import Raster, World
+from device_sim.streamed import Streamed
+from device_sim.world import Exposure, Raster, World
 
 WIRE_TYPES = {"UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4")}
 TRIGGER_WAIT = 10.0  # real seconds FETCh? waits for the trigger of an armed counter
@@ -40,11 +43,17 @@ class Counter(ScpiDevice):
         self._reset_acquisition()
         super().__init__(world, faults)
         self.triggered = threading.Condition(self.lock)
+        self.worker = Worker("sim-counter-frames")
         clock_in.connect(self.on_frame, self.on_abort)
+
+    def stop(self) -> None:
+        """Close the endpoint and end the frame worker."""
+        super().stop()
+        self.worker.stop()
 
     def _reset_acquisition(self) -> None:
         self.state = "IDLE"
-        self.chunks: list[np.ndarray] = []
+        self.chunks: list[Chunk] = []
         self.collected = 0
         self.t_done = 0.0
 
@@ -79,7 +88,9 @@ class Counter(ScpiDevice):
         if self.settings.source != "BUS" or self.state != "ARMED":
             raise CommandError("trigger_ignored", f"source {self.settings.source}, {self.state.lower()}")
         now = self.world.clock.now()
-        self.chunks = [self.world.point_counts(self.settings.samples, self.settings.gate, now)]
+        self.worker.settle()  # frames still being developed draw their noise first
+        counts = self.world.point_counts(self.settings.samples, self.settings.gate, now)
+        self.chunks = [Chunk(counts, len(counts), len(counts))]
         self.collected = self.settings.samples
         self.t_done = now + self.settings.samples * self.settings.gate
         self.state = "RUNNING"
@@ -93,12 +104,23 @@ class Counter(ScpiDevice):
             need = self.settings.samples - self.collected
             if need <= 0:
                 return
-            counts = self.world.frame(raster, t_start).ravel()[:need]
-            self.chunks.append(counts)
-            self.collected += len(counts)
-            self.t_done = t_start + len(counts) * raster.dwell
+            frame = np.empty((raster.ny, raster.nx), np.uint64)
+            chunk = Chunk(frame.reshape(-1), min(need, frame.size))
+            self.worker.submit(partial(self._develop, self.world.exposure(t_start), raster, frame, chunk))
+            self.chunks.append(chunk)
+            self.collected += chunk.size
+            self.t_done = t_start + chunk.size * raster.dwell
             self.state = "RUNNING"
             self.triggered.notify_all()
+
+    def _develop(self, exposure: Exposure, raster: Raster, frame: np.ndarray, chunk: Chunk) -> None:
+        """The worker's job: count the frame band by band; each band is at once ready for FETCh?."""
+        try:
+            for rows in self.world.develop(exposure, raster, frame):
+                chunk.advance(rows * raster.nx)
+        except Exception as error:  # a simulator bug: FETCh? must fail, not wait for ever
+            chunk.fail(error)
+            raise
 
     def on_abort(self, t: float) -> None:
         """The scanner stopped at t: an acquisition still counting then is lost."""
@@ -107,7 +129,7 @@ class Counter(ScpiDevice):
                 self._reset_acquisition()
                 self.state = "ABORTED"
 
-    def q_fetch(self) -> bytes | str:
+    def q_fetch(self) -> Streamed | str:
         """FETCh?: wait for the trigger and the end of the acquisition, then the counts."""
         deadline = time.monotonic() + TRIGGER_WAIT
         while self.state == "ARMED" and time.monotonic() < deadline and self.server.running:
@@ -117,11 +139,14 @@ class Counter(ScpiDevice):
         if self.collected < self.settings.samples:
             raise CommandError("data_stale", f"incomplete: {self.collected} of {self.settings.samples}")
         self.wait_until(self.t_done)
-        counts = np.concatenate(self.chunks)[:self.settings.samples]
+        chunks = list(self.chunks)
         if self.settings.format == "ASCII":
-            return ",".join(map(str, counts.tolist()))
+            for chunk in chunks:
+                chunk.wait(chunk.size)
+            return ",".join(map(str, np.concatenate([c.data[:c.size] for c in chunks]).tolist()))
         wire = WIRE_TYPES[self.settings.format]
-        return np.minimum(counts, np.iinfo(wire).max).astype(wire).tobytes()
+        pieces = (np.minimum(piece, np.iinfo(wire).max).astype(wire) for chunk in chunks for piece in chunk.pieces())
+        return Streamed(sum(chunk.size for chunk in chunks) * wire.itemsize, pieces)
 
     def q_state(self) -> str:
         """ACQuisition:STATe?: IDLE, ARMED, RUNNING, DONE or ABORTED."""

@@ -72,9 +72,10 @@ class LoopbackInstrument:
         if header == "WAV?":
             return b"6.4E-07", 0.0, False
         if header == "DATA?":  # DATA? <n>: n float64 (little-endian) 0, 0.5, 1.0, ... as a definite-length block
-            payload = (np.arange(int(argument)) * 0.5).astype("<f8").tobytes()
-            digits = str(len(payload)).encode()
-            return b"#" + str(len(digits)).encode() + digits + payload, 0.0, False
+            return _block(int(argument), int(argument)), 0.0, False
+        if header in ("SHORT?", "CUT?"):  # <n> <m>: a block announcing n float64 that stops after m of them;
+            announced, sent = (int(v) for v in argument.split())  # SHORT? then waits, CUT? closes the connection
+            return _block(announced, sent), 0.0, header == "CUT?"
         if header == "GARBLE?":
             return b"\xff\xfe\xfd", 0.0, False
         if header == "DROP":
@@ -90,6 +91,13 @@ class LoopbackInstrument:
             return None, 0.0, False
         self.errors.append(f'-113,"Undefined header; {header}"')
         return None, 0.0, False  # like a real instrument: no reply, the client's query times out
+
+
+def _block(announced: int, sent: int) -> bytes:
+    """A definite-length block header for `announced` float64 and the first `sent` of them (0, 0.5, 1.0, ...)."""
+    payload = (np.arange(sent) * 0.5).astype("<f8").tobytes()
+    digits = str(announced * 8).encode()
+    return b"#" + str(len(digits)).encode() + digits + payload
 
 
 class ScpiServer:
@@ -138,7 +146,9 @@ class ScpiServer:
                 while self.termination in buffer:
                     raw, buffer = buffer.split(self.termination, 1)
                     reply, delay, drop = self.instrument.handle(raw.decode("ascii", "replace"))
-                    if drop:
+                    if drop:  # whatever part of a reply there is goes out first, without its termination
+                        if reply is not None:
+                            client.sendall(reply)
                         return
                     if delay:
                         time.sleep(delay)

@@ -36,6 +36,38 @@ def test_binary_block_lands_in_a_new_array(visa):
     assert visa.query_binary("DATA? 0").size == 0
 
 
+def test_binary_block_lands_in_the_callers_array(visa):
+    out = np.full(50_000, -1.0)  # bigger than a socket read: the body comes in several pieces
+    assert visa.query_binary("DATA? 50000", "<f8", out=out) is not None
+    np.testing.assert_array_equal(out, np.arange(50_000) * 0.5)
+    with pytest.raises(TransportError, match="does not fit the 400000-byte buffer"):
+        visa.query_binary("DATA? 10", "<f8", out=out)
+    assert visa.query("ECHO? after") == "after"
+
+
+def test_a_block_that_stops_part_way_is_a_timeout_and_the_session_recovers(visa):
+    with pytest.raises(TransportTimeout, match="'SHORT\\? 1000 10'"):
+        visa.query_binary("SHORT? 1000 10")
+    assert visa.query("ECHO? next") == "next"
+
+
+def test_a_block_cut_off_by_the_instrument_is_a_disconnect(server):
+    transport = VisaTransport(server.resource, timeout=0.5, backoff=(0.01, 0.05))
+    try:
+        with pytest.raises(DeviceDisconnected, match="connection lost"):
+            transport.query_binary("CUT? 1000 10")
+        assert not transport.connected
+        time.sleep(0.02)
+        assert transport.query("ECHO? back") == "back" and transport.reconnects == 1
+    finally:
+        transport.close()
+
+
+def test_query_after_sends_a_command_and_a_query_in_one_write(visa, server):
+    assert visa.query_after("SOUR:POW 0.25", "SOUR:POW?") == "0.25"
+    assert server.instrument.log[-2:] == ["SOUR:POW 0.25", "SOUR:POW?"]
+
+
 def test_binary_block_with_a_bad_length_is_a_transport_error(visa):
     with pytest.raises(TransportError, match="24 bytes is not a whole number of"):
         visa.query_binary("DATA? 3", "V16")  # 3 float64 = 24 bytes, not a multiple of 16
