@@ -151,6 +151,8 @@ def _serve_application(args: argparse.Namespace, context: zmq.Context, broker: B
         locator, locate, secure = _external_broker(args, keys)
     worker = Worker(args.service, locate, dispatcher.handle, context, heartbeat=args.heartbeat, secure=secure)
     dispatcher.attach(worker)
+    if broker is not None:  # quick requests are answered on the broker's thread, without the hop to the worker's
+        broker.serve_inline(worker.instance, worker.serve_inline)
     worker.start()
     try:
         worker.connected.wait(30)
@@ -158,6 +160,8 @@ def _serve_application(args: argparse.Namespace, context: zmq.Context, broker: B
         stop.wait()
         _pause_running(app)
     finally:
+        if broker is not None:
+            broker.serve_inline(worker.instance, None)
         worker.stop()
         dispatcher.close()
         app.shutdown()

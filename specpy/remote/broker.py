@@ -6,6 +6,11 @@ requests round-robin. Both sides heartbeat; a worker silent for `liveness` of it
 dead and every request it held is answered with ServiceLost. A request for an unknown or dead
 service is answered at once with ServiceUnavailable. Events go XSUB -> XPUB unchanged (their
 publishers number them per topic); the broker also publishes `$broker` heartbeats there.
+
+A worker in the broker's own process may take its requests on the broker thread (`serve_inline`):
+it answers the quick ones there and then, which saves the hop to its own thread and back, and
+hands the rest to its pool or engine thread, whose replies come back through its socket as
+usual. It registers, heartbeats and is declared dead like any other worker.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +39,11 @@ BROKER_TOPIC = b"$broker"
 EVENT_QUEUE = 1000  # events queued per subscriber (ZeroMQ's high-water mark)
 EVENT_BUFFER = 64 * 1024  # bytes of kernel send buffer per subscriber
 
+Reply = Callable[[list[Any]], None]
+# (client, rid, request frames, reply): an in-process worker takes a request on the broker thread and gives
+# the reply frames to `reply` if it has them before it returns
+Inline = Callable[[bytes, bytes, list[Any], Reply], None]
+
 
 @dataclass
 class WorkerRecord:
@@ -44,6 +55,7 @@ class WorkerRecord:
     interval: float
     expiry: float
     pending: dict[tuple[bytes, bytes], None] = field(default_factory=dict)  # (client, rid)
+    local: str = ""  # the id an in-process worker gave in READY (inproc only): its inline handler's key
 
 
 class Broker:
@@ -59,6 +71,8 @@ class Broker:
         self.workers: dict[tuple[int, bytes], WorkerRecord] = {}
         self.services: dict[str, list[WorkerRecord]] = {}
         self._turn = itertools.count()
+        self._inline: dict[str, Inline] = {}
+        self._inline_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.requests = 0
@@ -85,6 +99,7 @@ class Broker:
         for sock in self.worker_sockets:
             sock.router_handover = True
         self.inproc_workers = self.inproc_events = ""
+        self._inproc: zmq.Socket | None = None
         if inproc:  # a worker in this process: no TCP hop, no CURVE (nothing leaves the process)
             self.inproc_workers = f"inproc://specpy-broker-{self.instance}-workers"
             self.inproc_events = f"inproc://specpy-broker-{self.instance}-events"
@@ -94,6 +109,7 @@ class Broker:
             events.bind(self.inproc_events)
             self.worker_sockets.append(workers)
             self.events_in.append(events)
+            self._inproc = workers
 
     def _bind(self, sock: zmq.Socket, port: int) -> int:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -101,6 +117,19 @@ class Broker:
             sock.bind(f"tcp://{host}:{port}")
             return port
         return int(sock.bind_to_random_port(f"tcp://{host}"))
+
+    def serve_inline(self, worker: str, handler: Inline | None) -> None:
+        """Hand the requests for the in-process worker `worker` (the id in its READY) to `handler` on the broker thread.
+
+        `handler` answers quick requests through its `reply` argument before it returns and leaves the rest to
+        threads of its own: it must not block (a call longer than `liveness` heartbeats stalls the broker, and its
+        workers register again). None removes the handler, after a call of it in progress has returned.
+        """
+        with self._inline_lock:
+            if handler is None:
+                self._inline.pop(worker, None)
+            else:
+                self._inline[worker] = handler
 
     # --- running --------------------------------------------------------------------------------
 
@@ -131,14 +160,14 @@ class Broker:
                 ready = dict(poller.poll(tick))
                 for sock in self.worker_sockets:
                     if sock in ready:
-                        self._drain(sock, self._worker_message)
+                        self._handle_one(sock, self._worker_message, 6)
                 if self.clients in ready:
-                    self._drain(self.clients, self._client_message)
+                    self._handle_one(self.clients, self._client_message, 5)
                 for sock in self.events_in:
                     if sock in ready:
-                        self._drain(sock, self._event)
+                        self._handle_one(sock, self._event, 2)
                 if self.events_out in ready:
-                    self._drain(self.events_out, self._subscription)
+                    self._handle_one(self.events_out, self._subscription, 1)
                 now = time.monotonic()
                 if now >= next_beat:
                     self._beat()
@@ -147,16 +176,17 @@ class Broker:
         finally:
             self._close()
 
-    def _drain(self, sock: zmq.Socket, handle: Any, budget: int = 256) -> None:
-        """Handle up to `budget` queued messages of a socket; a bad one never stops the loop."""
-        for _ in range(budget):
-            if not sock.get(zmq.EVENTS) & zmq.POLLIN:
-                return
-            frames = sock.recv_multipart(copy=False)
-            try:
-                handle(sock, frames)
-            except Exception as error:  # noqa: BLE001 - counted and logged, the broker goes on
-                self.malformed.count("unhandled", f"{type(error).__name__}: {error}")
+    def _handle_one(self, sock: zmq.Socket, handle: Any, envelope: int) -> None:
+        """Handle the next message of a socket the poll found readable; a bad one never stops the loop.
+
+        One message per socket and poll: the sockets take turns, and nothing asks a socket twice whether it has
+        more. The first `envelope` frames (up to the header) arrive as bytes, the rest as zero-copy frames.
+        """
+        frames = wire.receive(sock, envelope)
+        try:
+            handle(sock, frames)
+        except Exception as error:  # noqa: BLE001 - counted and logged, the broker goes on
+            self.malformed.count("unhandled", f"{type(error).__name__}: {error}")
 
     def _close(self) -> None:
         for sock in (self.clients, self.events_out, *self.worker_sockets, *self.events_in):
@@ -166,13 +196,13 @@ class Broker:
 
     # --- clients ------------------------------------------------------------------------------
 
-    def _client_message(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
-        if len(frames) < 5 or frames[1].bytes != wire.CLIENT or len(frames[3]) != 8:
+    def _client_message(self, sock: zmq.Socket, frames: list[Any]) -> None:
+        if len(frames) < 5 or frames[1] != wire.CLIENT or len(frames[3]) != 8:
             self.malformed.count("client envelope", f"{len(frames)} frame(s)")
             return
-        client, rid = frames[0].bytes, frames[3].bytes
+        client, rid = frames[0], frames[3]
         try:
-            service = wire.check_name(frames[2].bytes)
+            service = wire.check_name(frames[2])
         except ProtocolError as error:
             self.malformed.count("client service name", str(error))
             self._reply_error(client, "?", rid, error)
@@ -189,9 +219,14 @@ class Broker:
             return
         worker = workers[next(self._turn) % len(workers)]
         worker.pending[(client, rid)] = None
+        with self._inline_lock:
+            handler = self._inline.get(worker.local) if worker.local else None
+            if handler is not None:
+                handler(client, rid, frames[4:], lambda reply: self._reply(worker, client, rid, reply))
+                return
         wire.send(worker.socket, [worker.identity, wire.WORKER, wire.REQUEST, client, rid, *frames[4:]])
 
-    def _broker_service(self, client: bytes, rid: bytes, frames: list[zmq.Frame]) -> None:
+    def _broker_service(self, client: bytes, rid: bytes, frames: list[Any]) -> None:
         """The broker's own operations: `endpoints` (ports to connect to) and `services`."""
         request_id = int.from_bytes(rid, "big")
         try:
@@ -219,11 +254,11 @@ class Broker:
 
     # --- workers ------------------------------------------------------------------------------
 
-    def _worker_message(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
-        if len(frames) < 3 or frames[1].bytes != wire.WORKER or frames[2].bytes not in wire.COMMANDS:
+    def _worker_message(self, sock: zmq.Socket, frames: list[Any]) -> None:
+        if len(frames) < 3 or frames[1] != wire.WORKER or frames[2] not in wire.COMMANDS:
             self.malformed.count("worker envelope", f"{len(frames)} frame(s)")
             return
-        identity, command = frames[0].bytes, frames[2].bytes
+        identity, command = frames[0], frames[2]
         key = (id(sock), identity)
         worker = self.workers.get(key)
         if worker is not None:
@@ -241,7 +276,7 @@ class Broker:
         elif command != wire.HEARTBEAT:
             self.malformed.count("worker command", f"unexpected command {command!r}")
 
-    def _ready(self, sock: zmq.Socket, identity: bytes, worker: WorkerRecord | None, frames: list[zmq.Frame]) -> None:
+    def _ready(self, sock: zmq.Socket, identity: bytes, worker: WorkerRecord | None, frames: list[Any]) -> None:
         if worker is not None:
             self.malformed.count("worker READY twice", worker.service)
             self._remove(worker, "it registered twice")
@@ -250,7 +285,7 @@ class Broker:
         try:
             if len(frames) != 5:
                 raise ProtocolError(f"READY has 5 frames, not {len(frames)}")
-            service = wire.check_name(frames[3].bytes)
+            service = wire.check_name(frames[3])
             info = wire.decode(frames[4])
             interval = info.get("heartbeat")
             if service == wire.BROKER_SERVICE or not isinstance(interval, (int, float)) or not 0.001 <= interval <= 3600:
@@ -260,20 +295,26 @@ class Broker:
             sock.send_multipart([identity, wire.WORKER, wire.DISCONNECT])
             return
         record = WorkerRecord(sock, identity, service, float(interval), time.monotonic() + interval * self.liveness)
+        local = info.get("worker")
+        if sock is self._inproc and isinstance(local, str):  # only a worker in this process can be served inline
+            record.local = local
         self.workers[(id(sock), identity)] = record
         self.services.setdefault(service, []).append(record)
         log.info("worker registered for %r (%d worker(s) now)", service, len(self.services[service]))
 
-    def _forward_reply(self, worker: WorkerRecord, frames: list[zmq.Frame]) -> None:
+    def _forward_reply(self, worker: WorkerRecord, frames: list[Any]) -> None:
         if len(frames) < 6:
             self.malformed.count("worker REPLY", f"{len(frames)} frame(s)")
             return
-        client, rid = frames[3].bytes, frames[4].bytes
+        self._reply(worker, frames[3], frames[4], frames[5:])
+
+    def _reply(self, worker: WorkerRecord, client: bytes, rid: bytes, frames: list[Any]) -> None:
+        """Forward a worker's reply to the client, if the worker holds that request."""
         if (client, rid) not in worker.pending:
             self.malformed.count("worker REPLY", "a reply to no request it holds")
             return
         del worker.pending[(client, rid)]
-        wire.send(self.clients, [client, wire.CLIENT, worker.service.encode(), rid, *frames[5:]])
+        wire.send(self.clients, [client, wire.CLIENT, worker.service.encode(), rid, *frames])
 
     def _remove(self, worker: WorkerRecord, why: str) -> None:
         self.workers.pop((id(worker.socket), worker.identity), None)
@@ -301,14 +342,14 @@ class Broker:
 
     # --- events -------------------------------------------------------------------------------
 
-    def _event(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
-        if len(frames) != 2 or len(frames[0]) > wire.MAX_NAME or frames[0].bytes.startswith(b"$"):
+    def _event(self, sock: zmq.Socket, frames: list[Any]) -> None:
+        if len(frames) != 2 or len(frames[0]) > wire.MAX_NAME or frames[0].startswith(b"$"):
             self.malformed.count("event", f"{len(frames)} frame(s)")
             return
-        self.events_out.send_multipart(frames, copy=False)
+        wire.send(self.events_out, frames)
 
-    def _subscription(self, sock: zmq.Socket, frames: list[zmq.Frame]) -> None:
-        if len(frames) != 1 or len(frames[0]) < 1 or frames[0].bytes[0] not in (0, 1):
+    def _subscription(self, sock: zmq.Socket, frames: list[Any]) -> None:
+        if len(frames) != 1 or len(frames[0]) < 1 or frames[0][0] not in (0, 1):
             self.malformed.count("subscription", f"{len(frames)} frame(s)")
             return
         for events in self.events_in:

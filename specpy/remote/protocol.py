@@ -8,6 +8,7 @@ ever pickled, evaluated or imported by name.
 
 from __future__ import annotations
 
+import os
 import re
 import traceback as traceback_module
 from collections.abc import Callable, Sequence
@@ -101,6 +102,8 @@ def encode(message: dict[str, Any], handle_of: HandleOf | None = None) -> list[A
             return msgpack.ExtType(EXT_DTYPE, msgpack.packb(np.dtype(value).str))
         if isinstance(value, tuple):
             return list(value)
+        if isinstance(value, os.PathLike):  # a file name (pathlib.Path): its str
+            return os.fspath(value)
         handle = handle_of(value) if handle_of is not None else None
         if handle is not None:
             return msgpack.ExtType(EXT_HANDLE, msgpack.packb(list(handle)))
@@ -183,6 +186,17 @@ def send(sock: Any, frames: Sequence[Any]) -> None:
             sock.send(frame, flags, copy=True)
         else:
             sock.send(frame, flags, copy=False)
+
+
+def receive(sock: Any, envelope: int) -> list[Any]:
+    """Receive a multipart message: its first `envelope` frames as bytes (copying a small frame is cheaper than
+    wrapping it), the rest (arrays) as zero-copy zmq.Frames."""
+    import zmq
+
+    frames = [sock.recv()]
+    while sock.get(zmq.RCVMORE):
+        frames.append(sock.recv(copy=len(frames) < envelope))
+    return frames
 
 
 def request(request_id: int, op: str, target: Any, args: Sequence[Any], kwargs: dict[str, Any],

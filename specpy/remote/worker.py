@@ -4,7 +4,9 @@ One thread owns the sockets (a DEALER to the broker's worker ROUTER, a PUB to it
 threads hand replies and events to it through a queue and a wake-up pipe, so no socket is ever
 shared between threads. If the broker goes silent for `liveness` heartbeats, or tells the worker
 to register again, the worker asks where to connect again (the broker may have restarted) and
-sends READY on fresh sockets.
+sends READY on fresh sockets. A broker in the same process may hand requests to `serve_inline`
+on its own thread instead of sending them (broker.serve_inline): replies made during that call
+go straight back to it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class Worker:
                  heartbeat: float = 1.0, liveness: int = 3, secure: Callable[[zmq.Socket], None] | None = None) -> None:
         self.service, self._locate, self._handle = service, locate, handle
         self.context, self.heartbeat, self.liveness, self._secure = context, heartbeat, liveness, secure
-        self.publisher = uuid.uuid4().hex[:12]
+        self.instance = uuid.uuid4().hex[:12]  # READY's `worker` and every event's `pub`
         self.malformed = Malformed(log)
         self.registrations = 0
         self._outbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
@@ -49,6 +51,7 @@ class Worker:
         self._sequence_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._inline = threading.local()  # (client, rid, reply) of the inline call in progress on a thread
         self._dealer: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self.connected = threading.Event()
@@ -70,9 +73,22 @@ class Worker:
         os.close(self._wake_read)
         os.close(self._wake_write)
 
+    def serve_inline(self, client: bytes, rid: bytes, frames: list[Any], reply: Callable[[list[Any]], None]) -> None:
+        """Handle a request on the in-process broker's thread; a reply to it made during the call goes to `reply`."""
+        self._inline.call = (client, rid, reply)
+        try:
+            self._handle(client, rid, frames)
+        except Exception as error:  # noqa: BLE001 - a bad request never stops the broker
+            self.malformed.count("request", f"{type(error).__name__}: {error}")
+        finally:
+            self._inline.call = None
+
     def send_reply(self, client: bytes, rid: bytes, frames: list[Any]) -> None:
-        """Send a reply (on the socket thread itself, or queued for it)."""
-        if threading.current_thread() is self._thread and self._dealer is not None:
+        """Send a reply (to the broker's inline call in progress, on the socket thread itself, or queued for it)."""
+        call = getattr(self._inline, "call", None)
+        if call is not None and call[0] == client and call[1] == rid:
+            call[2](frames)
+        elif threading.current_thread() is self._thread and self._dealer is not None:
             wire.send(self._dealer, [wire.WORKER, wire.REPLY, client, rid, *frames])
         else:
             self._outbox.put(("reply", client, rid, frames))
@@ -83,7 +99,7 @@ class Worker:
         topic = f"{self.service}/{kind}".encode()
         with self._sequence_lock:
             sequence = self._sequence[topic] = self._sequence.get(topic, 0) + 1
-            payload = msgpack.packb({"v": wire.VERSION, "pub": self.publisher, "seq": sequence, **event})
+            payload = msgpack.packb({"v": wire.VERSION, "pub": self.instance, "seq": sequence, **event})
             self._outbox.put(("event", topic, payload))
         self._wake()
         return sequence
@@ -127,7 +143,8 @@ class Worker:
                 self._secure(sock)
         self._dealer.connect(workers)
         self._pub.connect(events)
-        info = msgpack.packb({"v": wire.VERSION, "heartbeat": self.heartbeat, "pid": os.getpid()})
+        info = msgpack.packb({"v": wire.VERSION, "heartbeat": self.heartbeat, "pid": os.getpid(),
+                              "worker": self.instance})
         self._dealer.send_multipart([wire.WORKER, wire.READY, self.service.encode(), info])
         self.registrations += 1
         self.connected.set()
@@ -166,14 +183,14 @@ class Worker:
         for _ in range(256):
             if not self._dealer.get(zmq.EVENTS) & zmq.POLLIN:
                 return True
-            frames = self._dealer.recv_multipart(copy=False)
-            if len(frames) < 2 or frames[0].bytes != wire.WORKER:
+            frames = wire.receive(self._dealer, 5)
+            if len(frames) < 2 or frames[0] != wire.WORKER:
                 self.malformed.count("from broker", f"{len(frames)} frame(s)")
                 continue
-            command = frames[1].bytes
+            command = frames[1]
             if command == wire.REQUEST and len(frames) >= 5 and len(frames[3]) == 8:
                 try:
-                    self._handle(frames[2].bytes, frames[3].bytes, frames[4:])
+                    self._handle(frames[2], frames[3], frames[4:])
                 except Exception as error:  # noqa: BLE001 - a bad request never stops the worker
                     self.malformed.count("request", f"{type(error).__name__}: {error}")
             elif command == wire.DISCONNECT:

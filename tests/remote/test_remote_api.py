@@ -98,3 +98,12 @@ def test_specpy_status_fails_fast_where_nothing_serves(capsys):
 
     assert main(["status", f"127.0.0.1:{free_port()}", "--timeout", "0.3"]) == 1
     assert "no reply" in capsys.readouterr().err
+
+
+def test_path_arguments_travel_as_file_names(app, measurement, tmp_path):
+    path = tmp_path / "as-path.obf"
+    measurement.save_as(path)  # a pathlib.Path, as a local script would pass it
+    reopened = app.open(path)
+    assert reopened.path() == str(path)
+    assert app.open(path) is reopened
+    app.close(reopened)

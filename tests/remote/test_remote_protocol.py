@@ -1,5 +1,7 @@
 """The wire format: arrays without copies, strict decoding, typed errors from an allowlist only."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,8 @@ def test_unsendable_values_are_refused_on_the_sending_side():
         wire.encode({"v": 1, "f": open})
     with pytest.raises(TypeError, match="cannot be sent"):
         wire.encode({"v": 1, "a": np.array([object()])})
+
+
+def test_a_path_is_sent_as_its_file_name():
+    message = wire.decode(*wire.encode({"v": 1, "file": Path("data") / "m.obf"}))
+    assert message["file"] == str(Path("data") / "m.obf")
