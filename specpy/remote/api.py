@@ -40,8 +40,10 @@ CONFIGURATION: dict[str, Operation] = {
     "number_of_stacks": READ, "stack_names": READ, "stack": READ,
 }
 STACK: dict[str, Operation] = {
+    "data": DEVICE,  # may inflate or read a stack from its file: on the pool, never on the broker's thread
+} | {
     name: READ for name in (
-        "data", "type", "number_of_elements", "shape", "sizes", "size", "number_of_dimensions", "name",
+        "type", "number_of_elements", "shape", "sizes", "size", "number_of_dimensions", "name",
         "description", "label", "labels", "length", "lengths", "offset", "offsets", "pixel_size", "unit",
         "value_unit", "col_positions", "col_labels", "tag", "tags", "parameters", "meta_data")
 } | {
