@@ -26,10 +26,16 @@ Arrays = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class Grid:
-    """Pixel-centre coordinates of one data set (or a chunk of its items) and its pixel sizes."""
+    """Pixel-centre coordinates of one data set (or a chunk of its items) and its pixel sizes.
+
+    Components see arrays shaped (items, *shape) by default; with items_last the batch axis comes
+    last, (*shape, items), so that every numpy call of a batch fit runs over long contiguous rows
+    of items instead of a spot's few pixels.
+    """
 
     axes: tuple[np.ndarray, ...]  # x first; each (items or 1, length)
     pixel: tuple[float, ...]  # x first
+    items_last: bool = False
 
     @property
     def ndim(self) -> int:
@@ -41,20 +47,31 @@ class Grid:
         """The per-item data shape in numpy order."""
         return tuple(a.shape[1] for a in reversed(self.axes))
 
+    def full(self, n: int) -> tuple[int, ...]:
+        """The shape of n items' values in this grid's layout."""
+        return self.shape + (n,) if self.items_last else (n,) + self.shape
+
+    def along(self, i: int, values: np.ndarray) -> np.ndarray:
+        """Per-item values along axis i, (items or 1, length), shaped to broadcast against the items' data."""
+        shape = [1] * (self.ndim + 1)
+        if self.items_last:
+            shape[-1], shape[self.ndim - 1 - i] = values.shape[0], values.shape[1]
+            return values.T.reshape(shape)
+        shape[0], shape[self.ndim - i] = values.shape[0], values.shape[1]
+        return values.reshape(shape)
+
     def axis(self, i: int) -> np.ndarray:
-        """Coordinate axis i shaped to broadcast against (items, *shape)."""
-        a = self.axes[i]
-        shape = [a.shape[0]] + [1] * self.ndim
-        shape[self.ndim - i] = a.shape[1]
-        return a.reshape(shape)
+        """Coordinate axis i shaped to broadcast against the items' data."""
+        return self.along(i, self.axes[i])
 
     def param(self, value: np.ndarray) -> np.ndarray:
-        """An (items,) parameter array shaped to broadcast against (items, *shape)."""
-        return np.asarray(value, dtype=float).reshape((-1,) + (1,) * self.ndim)
+        """An (items,) parameter array shaped to broadcast against the items' data."""
+        value = np.asarray(value, dtype=float)
+        return value.reshape((1,) * self.ndim + (-1,)) if self.items_last else value.reshape((-1,) + (1,) * self.ndim)
 
-    def take(self, items: np.ndarray | slice) -> "Grid":
-        """The grid of a subset of items (axes shared by all items are kept as they are)."""
-        return Grid(tuple(a if a.shape[0] == 1 else a[items] for a in self.axes), self.pixel)
+    def take(self, items: np.ndarray | slice, items_last: bool = False) -> "Grid":
+        """The grid of a subset of items (axes shared by all items are kept as they are), in either layout."""
+        return Grid(tuple(a if a.shape[0] == 1 else a[items] for a in self.axes), self.pixel, items_last)
 
 
 @dataclass(frozen=True)
@@ -162,10 +179,7 @@ def scaled_axis(grid: Grid, i: int) -> np.ndarray:
     a = grid.axes[i]
     centre = 0.5 * (a[:, :1] + a[:, -1:])
     half = 0.5 * (a[:, -1:] - a[:, :1])
-    scaled = (a - centre) / np.where(half != 0, half, 1.0)
-    shape = [a.shape[0]] + [1] * grid.ndim
-    shape[grid.ndim - i] = a.shape[1]
-    return scaled.reshape(shape)
+    return grid.along(i, (a - centre) / np.where(half != 0, half, 1.0))
 
 
 class Const(Component):

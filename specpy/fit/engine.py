@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,10 +22,10 @@ import numpy as np
 from . import linalg
 from .data import DataSet
 from .errors import StateError
-from .memory import retain_freed_memory
 from .model import Plan
+from .scratch import Scratch
 
-CHUNK_ELEMENTS = 65536  # pixels x items per chunk: temporaries stay small enough for the heap and caches
+CHUNK_ELEMENTS = 131072  # pixels x items per chunk: long rows of items per numpy call, few calls per item
 
 
 def auto_chunk(datasets: Sequence[DataSet]) -> int:
@@ -65,34 +66,31 @@ def default_workers() -> int:
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise sum of a * b for (n or 1, m) arrays."""
-    return np.einsum("...m,...m->...", a, b)
+    """Column-wise sum of a * b for (m, n or 1) arrays."""
+    return np.einsum("m...,m...->...", a, b)
 
 
-def _rowsum(a: np.ndarray) -> np.ndarray:
-    """Row-wise sum of an (n or 1, m) array (einsum: several times faster than sum(axis=1) on short rows)."""
-    return np.einsum("...m->...", a)
+def columns(d: np.ndarray | float, shape: tuple[int, ...]) -> np.ndarray:
+    """A derivative that broadcasts against items-last values of `shape`, as (pixels or 1, items or 1) columns."""
+    d = np.asarray(d, dtype=float)
+    if d.size == 1 or math.prod(d.shape[:-1]) == 1:
+        return d.reshape(1, -1)
+    if d.shape[:-1] != shape[:-1]:
+        d = np.broadcast_to(d, shape[:-1] + d.shape[-1:])
+    return d.reshape(-1, d.shape[-1])
 
 
-def accumulate(J: Sequence[np.ndarray | float | None], dc: np.ndarray, h: np.ndarray, g: np.ndarray, H: np.ndarray) -> None:
+def accumulate(J: Sequence[np.ndarray | None], dc: np.ndarray, h: np.ndarray, g: np.ndarray, H: np.ndarray) -> None:
     """Add one data set's gradient sum_m J_k dc and curvature sum_m h J_k J_l to g (K, n) and the upper triangle of H (K, K, n).
 
-    A derivative that is constant over an item's pixels (a background level) never becomes a
-    pixel array: its terms are row sums of the others' weighted columns, each computed once.
+    dc and h are (pixels, n) columns and each derivative (pixels or 1, n or 1) (see `columns`). A
+    derivative that is constant over an item's pixels (a background level) never becomes a
+    pixel array: its terms are column sums of the others' weighted columns, each computed once.
     """
-    full: dict[int, np.ndarray] = {}
-    flat: dict[int, np.ndarray] = {}
-    for k, d in enumerate(J):
-        if d is None:
-            continue
-        d = np.asarray(d)
-        d = d.reshape(d.shape[0] if d.ndim else 1, -1)
-        if d.shape[1] == 1:
-            flat[k] = d[:, 0]
-        else:
-            full[k] = d
+    full = {k: d for k, d in enumerate(J) if d is not None and d.shape[0] > 1}
+    flat = {k: d[0] for k, d in enumerate(J) if d is not None and d.shape[0] == 1}
     weighted = {k: d * h for k, d in full.items()}
-    sums = {k: _rowsum(w) for k, w in weighted.items()} if flat else {}
+    sums = {k: np.add.reduce(w, axis=0) for k, w in weighted.items()} if flat else {}
     keys = sorted(full)
     for a, k in enumerate(keys):
         g[k] += _dot(full[k], dc)
@@ -100,7 +98,7 @@ def accumulate(J: Sequence[np.ndarray | float | None], dc: np.ndarray, h: np.nda
             H[k, l] += _dot(weighted[k], full[l])
     if not flat:
         return
-    dc_sum, h_sum = _rowsum(dc), _rowsum(h)
+    dc_sum, h_sum = np.add.reduce(dc, axis=0), np.add.reduce(h, axis=0)
     for k, d in flat.items():
         g[k] += d * dc_sum
         for l, w_sum in sums.items():
@@ -150,6 +148,7 @@ class Engine:
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self.lower, self.upper = plan.bounds()
         self.P, self.S = plan.n_item, plan.n_shared
+        self._local = threading.local()
 
     # --- linearisation -----------------------------------------------------------------------
 
@@ -160,20 +159,28 @@ class Engine:
         joint fits at low counts; errors always come from the expected one (the Fisher matrix).
         Gradient and curvature are views of (K, n) and (K, K, n) arrays (see `linalg`).
         """
+        if theta.shape[0] == 1:  # numpy sums one column pairwise but many column by column: same sums for a lone item
+            twice = np.repeat(np.arange(self.n_items)[items], 2)
+            stat, g, H = self.linearise(twice, np.repeat(theta, 2, axis=0), shared, jac, observed)
+            return stat[:1], None if g is None else g[:1], None if H is None else H[:1]
         n = theta.shape[0]
         K = self.P + self.S
         stat = np.zeros(n)
         g = np.zeros((K, n)) if jac else None
         H = np.zeros((K, K, n)) if jac else None
-        for ds in self.datasets:
+        scratch = self._scratch()
+        for number, ds in enumerate(self.datasets):
             with np.errstate(all="ignore"):  # trial steps may leave the valid domain; they get stat = inf
-                mu, J = self.plan.evaluate(ds.grid.take(items), items, theta, shared, jac)
-                mu = mu.reshape(n, -1)
-                weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items])
-                s, dc, h = ds.stat.evaluate(ds.flat[items], mu, weight, ds.constant[items], jac, observed)
+                grid = ds.grid.take(items, items_last=True)
+                mu, J = self.plan.evaluate(grid, items, theta, shared, jac)
+                shape = grid.full(n)
+                mu = mu.reshape(-1, n)
+                counts = scratch.columns(("counts", number), ds.flat, items)
+                weight = None if ds.weight is None else (ds.weight.T if ds.weight.shape[0] == 1 else scratch.columns(("weight", number), ds.weight, items))
+                s, dc, h = ds.stat.evaluate(counts, mu, weight, ds.constant[items], jac, observed)
                 stat += s
                 if jac:
-                    accumulate(J, dc, h, g, H)
+                    accumulate([None if d is None else columns(d, shape) for d in J], dc, h, g, H)
         stat = np.where(np.isfinite(stat), stat, np.inf)
         if not jac:
             return stat, None, None
@@ -181,6 +188,13 @@ class Engine:
             for l in range(k + 1, K):
                 H[l, k] = H[k, l]
         return stat, g.T, H.transpose(2, 0, 1)
+
+    def _scratch(self) -> Scratch:
+        """The calling worker thread's scratch buffers."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = Scratch()
+        return scratch
 
     def _clip(self, theta: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(theta, lower), upper)
@@ -378,7 +392,6 @@ class Engine:
         """Run the fit; threads are used only when there is more than one chunk."""
         if self.P + self.S == 0:
             raise StateError("no free parameter to fit; free one with par_free()")
-        retain_freed_memory()
         use_pool = self.workers > 1 and self.n_items > self.chunk
         with ThreadPoolExecutor(self.workers) if use_pool else _NoPool() as pool:
             return self._global(pool) if self.S else self._independent(pool)

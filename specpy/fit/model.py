@@ -386,10 +386,11 @@ class Plan:
         return values, grads
 
     def evaluate(self, grid: Grid, items: np.ndarray | slice, theta: np.ndarray, shared: np.ndarray, jac: bool) -> tuple[np.ndarray, list[np.ndarray | None] | None]:
-        """Model (n, *shape) and, with jac, d(model)/d(free parameter k) for every k.
+        """Model (n, *shape), or (*shape, n) on an items-last grid, and with jac d(model)/d(free parameter k).
 
-        Each derivative broadcasts against (n, *shape) (a constant term stays (n, 1, ...)); a
-        free parameter the model does not depend on gives None. Nothing is copied that need not be.
+        Each derivative broadcasts against the model (a constant term keeps size 1 on the pixel
+        axes); a free parameter the model does not depend on gives None. Nothing is copied that
+        need not be.
         """
         n = theta.shape[0]
         values, grads = self.values(items, theta, shared, jac)
@@ -420,7 +421,7 @@ class Plan:
                     for k, slope in grads[part.parameters[name].uid].items():
                         term = _product(_product(d, rest), slope)
                         J[k] = term if J[k] is None else J[k] + term
-        shape = (n,) + grid.shape
+        shape = grid.full(n)
         mu = np.zeros(shape) if mu is None else np.broadcast_to(mu, shape)
         return mu, (J if jac else None)
 

@@ -354,20 +354,21 @@ class Session:
         n = theta[items].shape[0]
         out = np.zeros((6, n))
         for ds in self.dataset.sets:
-            mu, _ = plan.evaluate(ds.grid.take(items), items, theta[items], shared, False)
-            flat = np.broadcast_to(mu, (n,) + ds.counts.shape[1:]).reshape(n, -1)
-            weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items])
-            s, _, _ = ds.stat.evaluate(ds.flat[items], flat, weight, ds.constant[items], False)
+            grid = ds.grid.take(items, items_last=True)
+            mu, _ = plan.evaluate(grid, items, theta[items], shared, False)
+            flat = np.broadcast_to(mu, grid.full(n)).reshape(-1, n)
+            weight = None if ds.weight is None else (ds.weight if ds.weight.shape[0] == 1 else ds.weight[items]).T
+            s, _, _ = ds.stat.evaluate(ds.flat[items].T, flat, weight, ds.constant[items], False)
             out[0] += s
             out[1] += ds.n_used()[items]
             if ds.stat.name == "cstat":
                 mean, var = cstat_expectation(flat)
                 if ds.mask is not None:
-                    used = np.broadcast_to(ds.mask, ds.counts.shape).reshape(ds.n_items, -1)[items]
+                    used = np.broadcast_to(ds.mask, ds.counts.shape).reshape(ds.n_items, -1)[items].T
                     mean, var = mean * used, var * used
                 out[2] += s
-                out[3] += mean.sum(axis=1)
-                out[4] += var.sum(axis=1)
+                out[3] += mean.sum(axis=0)
+                out[4] += var.sum(axis=0)
             elif ds.stat.name == "chi2":
                 out[5] += s
         return out

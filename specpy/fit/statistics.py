@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
 from .errors import DataError
 
 STATISTICS = ("cstat", "cash", "chi2")
 VARIANCES = ("model", "data", "gehrels", "sigma", "unit")
 MU_FLOOR = 1e-12  # model values below this are clipped when forming derivatives
+BLOCK_VALUES = 65536  # values per block where a whole-data computation is done in pieces
 
 
 @dataclass(frozen=True)
@@ -80,19 +81,27 @@ class Statistic:
         return mask if inverse is None else inverse * mask
 
     def constant(self, counts: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
-        """The data-only part of the statistic per item (the n ln n - n term of cstat)."""
+        """The data-only part of the statistic per item (the n ln n - n term of cstat) for (items, pixels) arrays.
+
+        Computed in blocks of items so that no temporary is as large as the data.
+        """
+        out = np.zeros(counts.shape[0])
         if self.name != "cstat":
-            return np.zeros(counts.shape[0])
-        n = counts
-        term = n * np.log(np.where(n > 0, n, 1.0)) - n
-        if weight is not None:
-            term = term * weight
-        return 2.0 * term.sum(axis=1)
+            return out
+        step = max(1, BLOCK_VALUES // max(1, counts.shape[1]))
+        for a in range(0, counts.shape[0], step):
+            n = counts[a : a + step]
+            term = xlogy(n, n)
+            term -= n
+            if weight is not None:
+                term *= weight if weight.shape[0] == 1 else weight[a : a + step]
+            out[a : a + step] = 2.0 * term.sum(axis=1)
+        return out
 
     def evaluate(
         self, n: np.ndarray, mu: np.ndarray, weight: np.ndarray | None, constant: np.ndarray, derivatives: bool, observed: bool = False
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Per-item statistic for (items, pixels) arrays; with derivatives also dS/dmu and curvature h.
+        """Per-item statistic for (pixels, items) arrays; with derivatives also dS/dmu and curvature h.
 
         The curvature is the expected (Fisher) one, 2/mu for Poisson data; with observed=True it is
         2 max(n / mu, 1) / mu: Newton's curvature 2 n / mu^2 for parameters the model is linear in
@@ -103,14 +112,15 @@ class Statistic:
         if self.poisson:
             positive = mu > 0
             valid = bool(positive.all())
-            if valid and weight is None:  # the common case in as few passes over the pixels as possible
-                stat = 2.0 * (np.einsum("nm->n", mu) - np.einsum("nm,nm->n", n, np.log(mu))) + constant
+            log_mu = np.log(mu if valid else np.where(positive, mu, 1.0))
+            # the same sums for every item whatever else is in its chunk: results do not depend on chunking
+            if weight is None:
+                stat = 2.0 * (np.add.reduce(mu, axis=0) - np.einsum("mn,mn->n", n, log_mu)) + constant
             else:
-                pixel = mu - n * np.log(np.where(positive, mu, 1.0))
-                pixel = np.where(positive | (n == 0), pixel, np.inf)
-                if weight is not None:
-                    pixel = np.where(weight > 0, pixel * weight, 0.0)
-                stat = 2.0 * pixel.sum(axis=1) + constant
+                stat = 2.0 * (np.einsum("m...,m...->...", mu, weight) - np.einsum("m...,m...,m...->...", n, log_mu, weight)) + constant
+            if not valid:  # a count where the model is not positive: impossible, unless masked
+                impossible = ~positive & (n > 0) if weight is None else ~positive & (n > 0) & (weight > 0)
+                stat = np.where(np.logical_or.reduce(impossible, axis=0), np.inf, stat)
             if not derivatives:
                 return stat, None, None
             h = np.divide(2.0, mu if valid else np.maximum(mu, MU_FLOOR))  # 2 / mu
@@ -125,7 +135,7 @@ class Statistic:
             pixel = np.where(mu > 0, r * r * inv, np.inf)
             if weight is not None:
                 pixel = np.where(weight > 0, pixel * weight, 0.0)
-            stat = pixel.sum(axis=1)
+            stat = pixel.sum(axis=0)
             if not derivatives:
                 return stat, None, None
             dc = 1.0 - n * n * inv * inv
@@ -133,7 +143,7 @@ class Statistic:
         else:
             r = n - mu
             w = 1.0 if weight is None else weight
-            stat = (r * r * w).sum(axis=1)
+            stat = (r * r * w).sum(axis=0)
             if not derivatives:
                 return stat, None, None
             dc = -2.0 * r * w

@@ -86,7 +86,7 @@ def test_shared_parameter_matches_a_dense_joint_fit(spots):
         return mu.reshape(6, -1)
 
     def total(p):
-        return stat.evaluate(flat, model(p), None, const, False)[0].sum()
+        return stat.evaluate(flat.T, model(p).T, None, const, False)[0].sum()  # the statistic takes items last
 
     v = r.values
     start = np.concatenate([v["s1.c1.norm"] * 1.05, v["s1.c1.x"] + 0.05, v["s1.c1.y"] - 0.05, v["s1.c2.level"] * 0.9, [v["s1.c1.fwhm_x"][0] * 1.05]])

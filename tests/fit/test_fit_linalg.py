@@ -1,14 +1,12 @@
 """The bulk small-matrix solvers and the engine's gradient/curvature sums against dense numpy."""
 
-import ctypes
-import platform
 
 import numpy as np
 import pytest
 
 from specpy.fit import linalg
-from specpy.fit.engine import accumulate
-from specpy.fit.memory import MMAP_THRESHOLD, retain_freed_memory
+from specpy.fit.engine import accumulate, columns
+from specpy.fit.scratch import Scratch
 
 
 def _spd(n: int, k: int, seed: int) -> np.ndarray:
@@ -57,36 +55,37 @@ def test_singular_and_non_finite_matrices_are_flagged():
 def test_accumulate_matches_dense_sums_for_constant_and_shared_columns():
     rng = np.random.default_rng(6)
     n, m = 50, 12
-    full = rng.normal(size=(n, m))
-    shared = rng.normal(size=(1, m))  # the same derivative for every item
-    level = np.ones((n, 1))  # constant over an item's pixels
-    scale = rng.normal(size=(n, 1))
-    dc, h = rng.normal(size=(n, m)), rng.uniform(0.5, 2.0, size=(n, m))
+    full = rng.normal(size=(m, n))
+    shared = rng.normal(size=(m, 1))  # the same derivative for every item
+    level = np.ones((1, n))  # constant over an item's pixels
+    scale = rng.normal(size=(1, n))
+    dc, h = rng.normal(size=(m, n)), rng.uniform(0.5, 2.0, size=(m, n))
     J = [full, None, shared, level, scale]
     g, H = np.zeros((5, n)), np.zeros((5, 5, n))
     accumulate(J, dc, h, g, H)
-    dense = np.stack([np.broadcast_to(d, (n, m)) if d is not None else np.zeros((n, m)) for d in J], 1)
-    expected_g = np.einsum("nkm,nm->kn", dense, dc)
-    expected_h = np.einsum("nkm,nm,nlm->kln", dense, h, dense)
+    dense = np.stack([np.broadcast_to(d, (m, n)) if d is not None else np.zeros((m, n)) for d in J])
+    expected_g = np.einsum("kmn,mn->kn", dense, dc)
+    expected_h = np.einsum("kmn,mn,lmn->kln", dense, h, dense)
     np.testing.assert_allclose(g, expected_g, rtol=1e-10, atol=1e-10)
     upper = np.triu(np.ones((5, 5), bool))
     np.testing.assert_allclose(H[upper], expected_h[upper], rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc allocator settings")
-def test_freed_memory_stays_in_the_process():
-    retain_freed_memory()
-    if not retain_freed_memory():
-        pytest.skip("allocator thresholds set by the environment")
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "mallinfo2"):
-        pytest.skip("no mallinfo2 in this glibc")
+def test_columns_flattens_derivatives_to_items_last_columns():
+    shape = (3, 4, 5)  # (y, x, items)
+    x_only = np.arange(20.0).reshape(1, 4, 5)  # varies along x, not y: broadcast over y
+    assert columns(x_only, shape).shape == (12, 5)
+    np.testing.assert_array_equal(columns(x_only, shape).reshape(shape), np.broadcast_to(x_only, shape))
+    assert columns(np.ones((1, 1, 5)), shape).shape == (1, 5)  # constant over the pixels: one row
+    assert columns(1.0, shape).shape == (1, 1)
 
-    class Info(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
-    libc.mallinfo2.restype = Info
-    before = libc.mallinfo2().hblks
-    block = np.ones(MMAP_THRESHOLD // 16)  # half the threshold: served from the heap, not mmap-ed
-    assert libc.mallinfo2().hblks == before
-    del block
+def test_scratch_columns_reuse_one_buffer_per_purpose():
+    rows = np.arange(60.0).reshape(10, 6)  # 10 items of 6 pixels
+    scratch = Scratch()
+    first = scratch.columns("counts", rows, slice(2, 7))
+    np.testing.assert_array_equal(first, rows[2:7].T)
+    picked = scratch.columns("counts", rows, np.array([9, 0, 4]))
+    np.testing.assert_array_equal(picked, rows[[9, 0, 4]].T)
+    assert np.shares_memory(first, picked)  # the same memory, reused
+    assert picked.flags.c_contiguous

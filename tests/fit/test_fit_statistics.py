@@ -13,10 +13,16 @@ def _data(seed=3, shape=(4, 30)):
     return rng.poisson(mu).astype(float), mu
 
 
+def _evaluate(stat, n, mu, weight, constant, derivatives):
+    """Statistic.evaluate (which takes items last) for (items, pixels) arrays."""
+    value, dc, h = stat.evaluate(n.T, mu.T, None if weight is None else weight.T, constant, derivatives)
+    return value, None if dc is None else dc.T, None if h is None else h.T
+
+
 def test_cstat_is_the_poisson_deviance():
     n, mu = _data()
     stat = Statistic.make("cstat")
-    value, _, _ = stat.evaluate(n, mu, None, stat.constant(n, None), False)
+    value, _, _ = _evaluate(stat, n, mu, None, stat.constant(n, None), False)
     with np.errstate(divide="ignore", invalid="ignore"):
         deviance = 2 * (mu - n + np.where(n > 0, n * np.log(n / mu), 0.0))
     np.testing.assert_allclose(value, deviance.sum(axis=1), rtol=1e-12)
@@ -26,8 +32,8 @@ def test_cstat_is_the_poisson_deviance():
 def test_cash_differs_from_cstat_by_a_data_only_term():
     n, mu = _data()
     cash, cstat = Statistic.make("cash"), Statistic.make("cstat")
-    a = cash.evaluate(n, mu, None, cash.constant(n, None), False)[0]
-    b = cstat.evaluate(n, mu, None, cstat.constant(n, None), False)[0]
+    a = _evaluate(cash, n, mu, None, cash.constant(n, None), False)[0]
+    b = _evaluate(cstat, n, mu, None, cstat.constant(n, None), False)[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         data_term = 2 * np.where(n > 0, n * np.log(n) - n, 0.0).sum(axis=1)
     np.testing.assert_allclose(b - a, data_term, rtol=1e-10)
@@ -38,13 +44,13 @@ def test_chi2_variance_choices(variance):
     n, mu = _data()
     stat = Statistic.make("chi2", variance)
     weight = stat.weights(n, None, None)
-    value, dc, h = stat.evaluate(n, mu, weight, stat.constant(n, weight), True)
+    value, dc, h = _evaluate(stat, n, mu, weight, stat.constant(n, weight), True)
     var = {"data": np.maximum(n, 1.0), "gehrels": (1 + np.sqrt(n + 0.75)) ** 2, "unit": np.ones_like(n), "model": mu}[variance]
     np.testing.assert_allclose(value, ((n - mu) ** 2 / var).sum(axis=1), rtol=1e-12)
     # dS/dmu against a central difference of the per-pixel statistic
     eps = 1e-6 * mu
-    up = stat.evaluate(n, mu + eps, weight, 0.0, False)[0]
-    down = stat.evaluate(n, mu - eps, weight, 0.0, False)[0]
+    up = _evaluate(stat, n, mu + eps, weight, 0.0, False)[0]
+    down = _evaluate(stat, n, mu - eps, weight, 0.0, False)[0]
     np.testing.assert_allclose(up - down, (dc * 2 * eps).sum(axis=1), rtol=1e-5)
     assert np.all(h > 0)
 
@@ -55,14 +61,14 @@ def test_chi2_with_given_sigma():
     stat = Statistic.make("chi2", "sigma")
     stat.check(n, sigma, "test")
     weight = stat.weights(n, sigma, None)
-    value = stat.evaluate(n, mu, weight, stat.constant(n, weight), False)[0]
+    value = _evaluate(stat, n, mu, weight, stat.constant(n, weight), False)[0]
     np.testing.assert_allclose(value, ((n - mu) ** 2 / 4.0).sum(axis=1))
 
 
 def test_poisson_gradient_and_fisher_weight():
     n, mu = _data()
     stat = Statistic.make("cstat")
-    _, dc, h = stat.evaluate(n, mu, None, stat.constant(n, None), True)
+    _, dc, h = _evaluate(stat, n, mu, None, stat.constant(n, None), True)
     np.testing.assert_allclose(dc, 2 * (1 - n / mu))
     np.testing.assert_allclose(h, 2 / mu)
 
@@ -70,8 +76,8 @@ def test_poisson_gradient_and_fisher_weight():
 def test_model_zero_where_counts_positive_is_infinite():
     stat = Statistic.make("cstat")
     n = np.array([[0.0, 3.0]])
-    assert np.isinf(stat.evaluate(n, np.array([[1.0, 0.0]]), None, stat.constant(n, None), False)[0][0])
-    assert np.isfinite(stat.evaluate(n, np.array([[0.0, 1.0]]), None, stat.constant(n, None), False)[0][0])
+    assert np.isinf(_evaluate(stat, n, np.array([[1.0, 0.0]]), None, stat.constant(n, None), False)[0][0])
+    assert np.isfinite(_evaluate(stat, n, np.array([[0.0, 1.0]]), None, stat.constant(n, None), False)[0][0])
 
 
 def test_mask_removes_pixels_from_the_statistic():
@@ -80,8 +86,8 @@ def test_mask_removes_pixels_from_the_statistic():
     mask[:, :10] = True
     stat = Statistic.make("cstat")
     w = stat.weights(n, None, mask)
-    masked = stat.evaluate(n, mu, w, stat.constant(n, w), False)[0]
-    part = stat.evaluate(n[:, :10], mu[:, :10], None, stat.constant(n[:, :10], None), False)[0]
+    masked = _evaluate(stat, n, mu, w, stat.constant(n, w), False)[0]
+    part = _evaluate(stat, n[:, :10], mu[:, :10], None, stat.constant(n[:, :10], None), False)[0]
     np.testing.assert_allclose(masked, part, rtol=1e-12)
 
 
