@@ -2,6 +2,8 @@
 
 The whole path: a measurement of N time points run by the engine on the default simulated rig
 (engine thread, drivers, pyvisa-py and pty transports, the simulator subprocess, autosave to .obf).
+By default N = 100, an ordinary time series: what every run pays once (settings, the shutter's
+real-time settling) weighs on it as in a lab; both parts are also printed on their own.
 The baseline: the simulator's World generating the same frames directly in this process. Also the
 cost of one step callback (the engine's dispatch of a begin/end signal to a no-op callable).
 
@@ -9,7 +11,7 @@ BLAS threads are pinned to 1 in this process and so in the simulator it starts (
 inherited): a frame's small matrix products gain nothing from a second thread, and on a shared 2-core
 machine threaded BLAS made World.frame both slower (~6 vs ~4.5 ms) and erratic.
 
-Usage: python bench/acquisition.py [--frames 20] [--dwell 1e-6]
+Usage: python bench/acquisition.py [--frames 100] [--dwell 1e-6]
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def callback_cost(calls: int = 200_000) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=20)
+    parser.add_argument("--frames", type=int, default=100, help="time points of the measurement (default: %(default)s)")
     parser.add_argument("--dwell", type=float, default=1e-6, help="pixel dwell in s (simulated time)")
     parser.add_argument("--time-scale", type=float, default=1e6,
                         help="simulated seconds per real second in the rig (default: %(default)g)")

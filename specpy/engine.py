@@ -3,7 +3,8 @@
 A step is one unit of the outer loop: one time point x z slice x configuration. For every step
 the engine applies the configuration to the devices (only what changed), arms the photon
 counter, starts the scan, fetches the counts and adds them into the configuration's stack in
-place, then flushes the stack to the measurement's .obf file. Begin/end signals fire with flag 0
+place (the stack's buffer is its data region in the measurement's .obf file while it runs), then
+flushes the stack: the file now counts the step. Begin/end signals fire with flag 0
 for the whole measurement and flag 1 for each step, exactly once each, in order, on the engine
 thread, between steps: a step callback may change parameters for the next step. Pausing takes
 effect at the next step boundary; a device error pauses too, and `start` retries that step.
@@ -238,8 +239,9 @@ class Engine:
             stacks[configuration.id()] = stack
         file = File(measurement.path(), File.Write)
         file.set_description(f"specpy measurement {measurement.name()!r}")
-        # Raw: each flush is one write in place (no compression on the step path); save_as compresses.
-        writers = {key: file.begin_stack(stack, False) for key, stack in stacks.items()}
+        # Raw and in place: the counts land in the file's pages as they arrive, so a step's flush is one
+        # 8-byte count (no compression or copy on the step path); save_as compresses.
+        writers = {key: file.begin_stack(stack, False, in_place=True) for key, stack in stacks.items()}
         return Acquisition(measurement, plan, stacks, file, writers, active.parameters("steps/interval"))
 
     # --- the engine thread --------------------------------------------------------------------

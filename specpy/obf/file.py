@@ -170,17 +170,21 @@ class File:
         """Append `stack` to the file, zlib-compressed unless `compression` is False."""
         self.begin_stack(stack, compression).flush()
 
-    def begin_stack(self, stack: Stack, compression: bool = True) -> StackWriter:
+    def begin_stack(self, stack: Stack, compression: bool = True, *, in_place: bool = False) -> StackWriter:
         """Start a stack that is written while it fills: call `flush(samples)` as data arrives.
 
         The stack's `data()` buffer is written from. Several stacks may grow at once (one per
         channel or configuration of an acquisition); each appears in the file at its first flush.
+        `in_place=True` (raw only) lays the stack out in the file now, with its metadata as it is
+        now, and makes its `data()` the file's data region (a shared mapping): what is filled in
+        lands in the file's pages and a flush only records how many samples count. When the
+        writer closes, `data()` becomes a private copy-on-write mapping: later changes stay in memory.
         """
         if not isinstance(stack, Stack):
             raise ValidationError(f"File.write takes a specpy.Stack, not {type(stack).__name__}")
         with self._lock:
             self._check_writable()
-            writer = StackWriter(self, stack, compression)
+            writer = StackWriter(self, stack, compression, in_place)
             self._writers.append(writer)
             return writer
 
@@ -245,6 +249,12 @@ class File:
                 written = self._handle.write(view)
                 view = view[written:]
         return total
+
+    def _reserve(self, offset: int, length: int) -> None:
+        """Allocate the file's blocks for a region (where the system can), so that filling it cannot run out of space."""
+        assert self._handle is not None
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(self._handle.fileno(), offset, length)
 
     def _patch(self, offset: int, raw: bytes) -> None:
         self._write_at(offset, [raw])

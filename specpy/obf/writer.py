@@ -4,6 +4,9 @@ A stack becomes visible only when the pointer to it is patched in (8 bytes, afte
 data and footer are on disk). After that, nothing live is overwritten:
 - raw data is laid out at its full size at once; a flush writes the new samples in place and then
   patches the footer's "samples written" (8 bytes);
+- raw data written in place is laid out when the writer begins, and the data region, mapped
+  shared, is the stack's buffer: samples land in the file's pages as they are filled in, and a
+  flush only patches "samples written" (and links the stack in at the first flush);
 - compressed data grows as chunks: each flush appends the new compressed bytes and a new footer
   after the old one, then patches the header's data length to point at the new footer (8 bytes).
 At every moment the file reads back as the stack up to its last flush, zero-filled beyond.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import struct
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
@@ -72,12 +76,15 @@ class StackWriter:
     """Writes one stack of a File: `flush(samples)` as the stack fills, `close()` when done.
 
     Samples count in numpy's C order (the fastest axis first in SpecPy's terms): an acquisition
-    that fills the stack slice by slice flushes the samples of every finished slice.
+    that fills the stack slice by slice flushes the samples of every finished slice. `in_place`
+    (raw only): see `File.begin_stack`.
     """
 
-    def __init__(self, file: File, stack: Stack, compression: bool):
+    def __init__(self, file: File, stack: Stack, compression: bool, in_place: bool = False):
         if not isinstance(compression, bool):
             raise ValidationError(f"compression must be True or False, not {compression!r}")
+        if in_place and compression:
+            raise ValidationError("only a raw (uncompressed) stack can be written in place")
         shape = stack.shape()
         if not 1 <= len(shape) <= MAX_RANK:
             raise ValidationError(f"an OBF stack has 1..{MAX_RANK} axes; this stack has {len(shape)}")
@@ -94,7 +101,11 @@ class StackWriter:
         self._deflater = BlockDeflater(self._block) if compression else None
         self._samples = 0
         self._record: StackRecord | None = None  # set once the stack is on disk
+        self._linked = False  # the stack is part of the file (after its first flush)
+        self._mapping: mmap.mmap | None = None  # the shared data region of a stack written in place
         self._finished = False
+        if in_place:
+            self._lay_out_in_place()
 
     @property
     def samples_written(self) -> int:
@@ -113,7 +124,7 @@ class StackWriter:
             raise ValidationError(
                 f"samples written must grow from {self._samples} up to {self._total}, got {samples}"
             )
-        if samples == self._samples and self._record is not None:
+        if samples == self._samples and self._linked:
             return
         if samples == 0:
             return  # "0 samples written" would read as "all": a stack appears with its first sample
@@ -124,8 +135,7 @@ class StackWriter:
             self._flush_compressed(raw, samples)
         self._samples = samples
         if samples == self._total:
-            self._finished = True
-            self._file._writer_done(self)
+            self._finish()
         self._file._after_flush()
 
     def close(self) -> None:
@@ -139,6 +149,13 @@ class StackWriter:
         if self._deflater is not None and self._record is not None:
             self._append_chunk(self._compressed(memoryview(b""), final=True), self._samples)
             self._file._after_flush()
+        self._finish()
+
+    def _finish(self) -> None:
+        """The stack no longer grows; one written in place gets a buffer of its own (later writes stay in memory)."""
+        if self._mapping is not None:
+            self._stack._data = self._region(mmap.ACCESS_COPY)[1]
+            self._mapping = None
         self._finished = True
         self._file._writer_done(self)
 
@@ -148,10 +165,50 @@ class StackWriter:
         if self._record is None:
             # The whole data region is laid out now (the unwritten tail is a hole of zeros).
             self._write_stack(self._file._end, [raw], samples, self._total * self._itemsize)
+        elif self._mapping is not None:
+            self._flush_mapped(samples)
         else:
             self._file._write_at(self._record.data_start + self._samples * self._itemsize, [raw])
             self._file._sync()
             self._file._patch(self._record.footer_position + SAMPLES_WRITTEN_FIELD, struct.pack("<Q", samples))
+
+    # --- raw data written in place: the stack's buffer is the file's data region ----------------
+
+    def _lay_out_in_place(self) -> None:
+        """Lay the stack out now (linked in at the first flush) and make its mapped data region the stack's buffer.
+
+        The region's blocks are allocated first, so a full disk fails here rather than (SIGBUS) while
+        samples land in the mapping. Whatever the stack holds already is copied in.
+        """
+        data = self._stack.data()
+        nbytes = self._total * self._itemsize
+        self._record = self._lay_out(self._file._end, [], 0, nbytes)
+        self._file._after_flush()
+        self._file._reserve(self._record.data_start, nbytes)
+        self._mapping, region = self._region(mmap.ACCESS_WRITE)
+        if data.any():
+            region[...] = data
+        self._stack._data = region
+        self._data = as_bytes(region)
+
+    def _region(self, access: int) -> tuple[mmap.mmap, np.ndarray]:
+        """The stack's data region in the file, mapped with `access`, and the stack's array on it."""
+        assert self._record is not None
+        start = self._record.data_start
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        mapping = mmap.mmap(self._file._handle.fileno(), start - aligned + self._total * self._itemsize,
+                            access=access, offset=aligned)
+        data = self._stack.data()
+        return mapping, np.frombuffer(mapping, data.dtype, self._total, start - aligned).reshape(data.shape)
+
+    def _flush_mapped(self, samples: int) -> None:
+        """The samples are in the file's pages already: (for a durable file, write them out,) then count them."""
+        assert self._record is not None and self._mapping is not None
+        if self._file._durable:
+            self._mapping.flush()
+        self._file._patch(self._record.footer_position + SAMPLES_WRITTEN_FIELD, struct.pack("<Q", samples))
+        if not self._linked:
+            self._link()
 
     # --- compressed data: a growing stream, appended as chunks --------------------------------
 
@@ -184,7 +241,18 @@ class StackWriter:
     # --- the stack on disk ---------------------------------------------------------------------
 
     def _write_stack(self, position: int, data_parts: Iterable, samples: int, data_len: int | None = None) -> None:
-        """Write header, data (streamed), footer; then link the stack in: only now is it visible.
+        """Write header, data (streamed), footer; then link the stack in: only now is it visible."""
+        self._record = self._lay_out(position, data_parts, samples, data_len)
+        self._link()
+
+    def _link(self) -> None:
+        """Make the laid-out stack part of the file (one 8-byte pointer)."""
+        assert self._record is not None
+        self._file._link(self._record)
+        self._linked = True
+
+    def _lay_out(self, position: int, data_parts: Iterable, samples: int, data_len: int | None) -> StackRecord:
+        """Write header, data (streamed) and footer at `position`; the stack is not part of the file yet.
 
         `data_len` is the data region's size when known (raw); else the bytes the parts hold.
         """
@@ -206,8 +274,7 @@ class StackWriter:
         self._file._patch(position + DATA_LEN_FIELD, struct.pack("<Q", header.data_len_disk))
         record = StackRecord(position, header, dtype, shape, stack.name(), stack.description(), data_start)
         record.footer_position = footer_at
-        self._record = record
-        self._file._link(record)
+        return record
 
     def _footer_bytes(self, position: int, samples: int, chunks: list[tuple[int, int]]) -> list[bytes]:
         """The footer and its variable part, for a footer placed at `position`."""

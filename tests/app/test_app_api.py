@@ -138,6 +138,10 @@ def test_run_save_and_reopen(app, measurement, tmp_path):
         app.close(reopened)
     with File(m.path(), File.Read) as f:  # the autosave holds the same
         np.testing.assert_array_equal(f.read(0).data(), stack.data())
+    acquired = stack.data().copy()
+    stack.data()[...] = 0  # the run is over: the stack's buffer (the autosave's region while it ran) is its own
+    with File(m.path(), File.Read) as f:
+        np.testing.assert_array_equal(f.read(0).data(), acquired)
 
 
 def test_get_application_is_one_per_process_until_shut_down(monkeypatch, tmp_path):

@@ -30,6 +30,11 @@ def test_shutter_and_filter_move_the_world(wheel, full_sim):
     assert world.shutter.open is False
 
 
+def test_the_filter_in_the_beam_is_not_moved_again(wheel, full_sim):
+    wheel.select_filter(1, wait=False)  # settled at filter 1 already: no steps, so nothing to settle
+    assert wheel.states.read("status") == "settled" and full_sim.world.truth()["filter_position"] == 0
+
+
 def test_a_bad_filter_never_reaches_the_controller(wheel, full_sim):
     with pytest.raises(ValidationError, match=r"filter/position: 7 is out of range; allowed: an integer in 1 \.\. 6"):
         wheel.select_filter(7)
