@@ -100,7 +100,7 @@ def build(
         raise DataError(f"{name}: data must be a non-empty array with at least one axis, got shape {array.shape}")
     if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise DataError(f"{name}: data must be real numbers, got dtype {array.dtype}")
-    array = array.astype(float)
+    array = np.asarray(array, dtype=float)  # no copy of float data: the session's log already holds a private one
     extras = {"mask": mask, "sigma": sigma}
     for key, extra in extras.items():
         if extra is not None:

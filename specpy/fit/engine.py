@@ -263,6 +263,9 @@ class Engine:
                 break
             for items in self._chunks(idx):
                 self._step(state, items)
+        for sl in self._chunks(np.arange(part.start, part.stop)):  # covariance 2 H^-1 from the final Fisher matrices
+            cov, state["invertible"][sl] = linalg.inverse(state["H"][sl])
+            np.multiply(cov, 2.0, out=state["covariance"][sl])
 
     def _map(self, pool: ThreadPoolExecutor | None, function, parts: list) -> list:
         """Apply function to every part, in the pool when there is one and more than one part."""
@@ -279,16 +282,15 @@ class Engine:
             "g": np.zeros((K, n)).T, "H": np.zeros((K, K, n)).transpose(2, 0, 1),  # structure of arrays, see linalg
             "stat": np.zeros(n), "lam": np.full(n, 1e-3), "status": np.zeros(n, dtype=np.int8),
             "iterations": np.zeros(n, dtype=np.int32), "active": np.zeros(n, dtype=bool),
+            "covariance": np.empty((n, K, K)), "invertible": np.zeros(n, dtype=bool),
         }
         ranges = 1 if pool is None else min(self.workers, -(-n // self.chunk))
         bounds = np.linspace(0, n, ranges + 1).astype(int)
         self._map(pool, lambda part: self._converge(state, part), [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])])
         status = state["status"]
         status[state["active"]] = Status.MAX_ITER
-        theta, fisher = state["theta"], state["H"]
-        cov, ok = linalg.inverse(fisher)
-        status = np.where((status == Status.CONVERGED) & ~ok, Status.SINGULAR, status)
-        return self._finish(theta, shared, state["stat"], status, state["iterations"], fisher, 2.0 * cov)
+        status = np.where((status == Status.CONVERGED) & ~state["invertible"], Status.SINGULAR, status)
+        return self._finish(state["theta"], shared, state["stat"], status, state["iterations"], state["H"], state["covariance"])
 
     # --- shared parameters -------------------------------------------------------------------
 

@@ -126,10 +126,22 @@ class CommandLog:
 
     entries: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = field(default_factory=list)
 
+    @staticmethod
+    def private(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The arguments with every array replaced by a read-only copy, so later changes by the caller cannot alter a call."""
+
+        def copy(v: Any) -> Any:
+            if not isinstance(v, np.ndarray):
+                return v
+            v = np.array(v, copy=True)
+            v.flags.writeable = False
+            return v
+
+        return tuple(copy(a) for a in args), {k: copy(v) for k, v in kwargs.items()}
+
     def record(self, command: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Append a call, copying array arguments so later changes by the caller cannot alter it."""
-        copy = lambda v: np.array(v, copy=True) if isinstance(v, np.ndarray) else v  # noqa: E731
-        self.entries.append((command, tuple(copy(a) for a in args), {k: copy(v) for k, v in kwargs.items()}))
+        """Append a call whose arguments are already private (see `private`)."""
+        self.entries.append((command, args, kwargs))
 
     def encoded(self, store: ArrayStore) -> list[dict[str, Any]]:
         """The entries in their JSON form."""

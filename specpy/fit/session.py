@@ -34,10 +34,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _logged(method: F) -> F:
-    """Record a successful outermost call in the session's command log."""
+    """Record a successful outermost call in the session's command log.
+
+    The outermost call works on the read-only copies of its array arguments that the log keeps,
+    so a data set and its log entry share one copy of the data.
+    """
 
     @functools.wraps(method)
     def wrapper(self: "Session", *args: Any, **kwargs: Any) -> Any:
+        if self._depth == 0:
+            args, kwargs = persistence.CommandLog.private(args, kwargs)
         self._depth += 1
         try:
             result = method(self, *args, **kwargs)
@@ -87,10 +93,15 @@ class Session:
         self.mod = Model()
         self.opt_fit: FitResult | None = None
         self.logs = persistence.CommandLog()
-        self.asc = Ascdump(self)
         self.workers = default_workers() if workers is None else int(workers)
         self.chunk = None if chunk is None else int(chunk)  # items per chunk; None: sized to the data
         self._depth = 0
+
+    @property
+    def asc(self) -> Ascdump:
+        """The dumps of this session (made on access: a stored one would keep the session in a reference cycle,
+        and its data alive until the garbage collector runs)."""
+        return Ascdump(self)
 
     # --- data --------------------------------------------------------------------------------
 
@@ -424,10 +435,8 @@ class Session:
             if not grad:
                 errors[dotted] = np.full(self.mod.n_items, np.nan)
                 continue
-            vec = np.zeros((self.mod.n_items, len(free_params)))
-            for k, slope in grad.items():
-                vec[:, k] = slope
-            var = np.einsum("nk,nkl,nl->n", vec, raw.covariance, vec)
+            # grad^T C grad over the few free parameters this one depends on (no (items, K) temporaries)
+            var = sum(np.asarray(a) * b * raw.covariance[:, k, l] for k, a in grad.items() for l, b in grad.items())
             errors[dotted] = np.sqrt(np.where(var >= 0, var, np.nan))
         return FitResult(
             **vars(evaluation),

@@ -49,10 +49,11 @@ class Statistic:
 
     def check(self, counts: np.ndarray, sigma: np.ndarray | None, what: str) -> None:
         """Refuse data this statistic cannot use, naming the data set and the problem."""
-        if not np.all(np.isfinite(counts)):
+        low, high = (float(counts.min()), float(counts.max())) if counts.size else (0.0, 0.0)  # NaN and inf show in the extremes
+        if not (np.isfinite(low) and np.isfinite(high)):
             bad = int(np.count_nonzero(~np.isfinite(counts)))
             raise DataError(f"{what}: {bad} value(s) are NaN or infinite; all data must be finite")
-        if self.poisson and np.any(counts < 0):
+        if self.poisson and low < 0:
             raise DataError(
                 f"{what}: {int(np.count_nonzero(counts < 0))} negative value(s) (minimum {counts.min()!r}); "
                 f"{self.name} needs counts >= 0 (subtract offsets and divide gain first, or use chi2)"
@@ -187,24 +188,42 @@ def _cstat_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.log(grid), mean, np.maximum(var, 0.0)
 
 
+@lru_cache(maxsize=1)
+def _cstat_segments() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The tables as straight segments in grid position p: value = base[i] + slope[i] * p on [i, i + 1]."""
+    _, mean, var = _cstat_table()
+    index = np.arange(mean.size - 1)
+    mean_slope, var_slope = np.diff(mean), np.diff(var)
+    return mean[:-1] - mean_slope * index, mean_slope, var[:-1] - var_slope * index, var_slope
+
+
 def cstat_expectation(mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Expected C-stat and its variance per pixel for model values mu (Kaastra 2017, computed exactly)."""
     log_grid, mean_table, var_table = _cstat_table()
+    mean_base, mean_slope, var_base, var_slope = _cstat_segments()
     mu = np.asarray(mu, dtype=float)
-    first, step = log_grid[0], log_grid[1] - log_grid[0]
-    position = (np.log(np.maximum(mu, np.exp(first))) - first) / step  # uniform grid: index arithmetic
-    index = np.minimum(position.astype(np.intp), log_grid.size - 2)
-    frac = np.minimum(position - index, 1.0)
-    mean = mean_table[index] * (1.0 - frac) + mean_table[index + 1] * frac
-    var = var_table[index] * (1.0 - frac) + var_table[index + 1] * frac
+    first, step, last = log_grid[0], log_grid[1] - log_grid[0], log_grid.size - 1
+    position = np.log(np.maximum(mu, np.exp(first)))  # the grid is uniform in log mu: index arithmetic
+    position -= first
+    position *= 1.0 / step
+    np.minimum(position, last, out=position)
+    index = position.astype(np.intp)
+    np.minimum(index, last - 1, out=index)
+    mean, var = np.take(mean_slope, index), np.take(var_slope, index)
+    mean *= position
+    mean += np.take(mean_base, index)
+    var *= position
+    var += np.take(var_base, index)
+    if mu.size == 0:
+        return mean, var
     top = np.exp(log_grid[-1])
-    high = mu > top
-    if np.any(high):
+    if mu.max() > top:
+        high = mu > top
         ratio = top / mu[high]
         mean[high] = 1.0 + (mean_table[-1] - 1.0) * ratio
         var[high] = 2.0 + (var_table[-1] - 2.0) * ratio
-    low = mu < np.exp(first)
-    if np.any(low):
+    if mu.min() < np.exp(first):
+        low = mu < np.exp(first)
         small = np.maximum(mu[low], 0.0)
         log_small = np.log(np.where(small > 0, small, 1.0))
         mean[low] = -2.0 * small * log_small

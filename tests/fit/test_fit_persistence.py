@@ -144,3 +144,39 @@ def test_session_file_is_not_a_log(tmp_path, line):
     s.save(tmp_path / "s.json")
     with pytest.raises(SessionFileError, match="not a specpy.fit.log file"):
         Session().log_exe(tmp_path / "s.json")
+
+
+def test_data_set_shares_the_logs_private_copy():
+    """data() keeps one read-only copy of the input, used by both the data set and the log; later edits by the caller change neither."""
+    counts = np.random.default_rng(3).poisson(5.0, (4, 6, 6)).astype(float)
+    s = Session()
+    s.data(counts, batch_axes=0)
+    ds = s.dataset.get(1)
+    logged = s.logs.entries[0][1][0]
+    assert np.shares_memory(ds.counts, logged) and not np.shares_memory(ds.counts, counts)
+    assert not ds.counts.flags.writeable and not logged.flags.writeable
+    original = counts.copy()
+    counts[:] = -1.0
+    np.testing.assert_array_equal(ds.counts, original)
+    np.testing.assert_array_equal(logged, original)
+
+
+def test_a_dropped_session_is_freed_without_the_garbage_collector():
+    """No reference cycle keeps a session's arrays alive until the next collection."""
+    import gc
+    import weakref
+
+    counts = np.random.default_rng(4).poisson(20.0, (8, 7, 7)).astype(float)
+    gc.disable()
+    try:
+        s = Session(workers=1)
+        s.data(counts, batch_axes=0)
+        s.com("gauss2d")
+        s.com("const")
+        s.fit()
+        s.asc.table()
+        ref = weakref.ref(s)
+        del s
+        assert ref() is None
+    finally:
+        gc.enable()
