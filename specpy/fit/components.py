@@ -221,7 +221,7 @@ class Poly(Component):
         return {"c0": background_guess(counts)}
 
 
-def _gauss_factor(
+def gauss_factor(
     x: np.ndarray, x0: np.ndarray, sigma: np.ndarray, step: float, integrate: bool, derivs: bool
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """One axis of a normalised Gaussian per pixel, and its derivatives by centre and by sigma."""
@@ -268,7 +268,7 @@ class _GaussND(Component):
         for i, (c, w) in enumerate(zip(self.centres, self.widths)):
             sigma = grid.param(p[w]) / FWHM_PER_SIGMA
             derivs = c in need or w in need
-            out.append(_gauss_factor(grid.axis(i), grid.param(p[c]), sigma, grid.pixel[i], self.integrate, derivs))
+            out.append(gauss_factor(grid.axis(i), grid.param(p[c]), sigma, grid.pixel[i], self.integrate, derivs))
         return out
 
     def evaluate(self, grid: Grid, p: Arrays, need: frozenset[str]) -> tuple[np.ndarray, Arrays]:

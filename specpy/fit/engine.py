@@ -24,6 +24,7 @@ from .data import DataSet
 from .errors import StateError
 from .model import Plan
 from .scratch import Scratch
+from .separable import Separable
 
 CHUNK_ELEMENTS = 131072  # pixels x items per chunk: long rows of items per numpy call, few calls per item
 
@@ -137,6 +138,7 @@ class Engine:
         tol: float = 1e-6,
         chunk: int | None = None,
         workers: int | None = None,
+        separable: bool = True,
     ) -> None:
         if not datasets:
             raise StateError("no data loaded; call data() before fitting")
@@ -149,6 +151,7 @@ class Engine:
         self.lower, self.upper = plan.bounds()
         self.P, self.S = plan.n_item, plan.n_shared
         self._local = threading.local()
+        self.separable = Separable.of(plan, self.datasets) if separable else None
 
     # --- linearisation -----------------------------------------------------------------------
 
@@ -172,14 +175,20 @@ class Engine:
         for number, ds in enumerate(self.datasets):
             with np.errstate(all="ignore"):  # trial steps may leave the valid domain; they get stat = inf
                 grid = ds.grid.take(items, items_last=True)
-                mu, J = self.plan.evaluate(grid, items, theta, shared, jac)
+                fast = self.separable is not None
+                if fast:
+                    mu, J = self.separable.evaluate(grid, items, theta, shared, jac, scratch.get(("model", number), grid.full(n)))
+                else:
+                    mu, J = self.plan.evaluate(grid, items, theta, shared, jac)
                 shape = grid.full(n)
                 mu = mu.reshape(-1, n)
                 counts = scratch.columns(("counts", number), ds.flat, items)
                 weight = None if ds.weight is None else (ds.weight.T if ds.weight.shape[0] == 1 else scratch.columns(("weight", number), ds.weight, items))
                 s, dc, h = ds.stat.evaluate(counts, mu, weight, ds.constant[items], jac, observed)
                 stat += s
-                if jac:
+                if jac and fast:
+                    J.accumulate(dc, h, g, H)
+                elif jac:
                     accumulate([None if d is None else columns(d, shape) for d in J], dc, h, g, H)
         stat = np.where(np.isfinite(stat), stat, np.inf)
         if not jac:
