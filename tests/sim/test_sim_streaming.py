@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from device_sim import Raster
+from device_sim.instruments.counter import to_wire
 from device_sim.instruments.counts import Chunk, Worker
 from device_sim.streamed import Streamed, definite_block, join_replies
 from tests.sim.conftest import bead_world
@@ -138,3 +139,76 @@ def test_streamed_replies_know_their_length_and_join_lazily() -> None:
     message = join_replies([b"1", definite_block(Streamed(2, iter([b"xy"]))), b"2"])
     assert isinstance(message, Streamed) and len(message) == len(b"1;#12xy;2\n") and bytes(message) == b"1;#12xy;2\n"
     assert join_replies([b"1", definite_block(b"xy")]) == b"1;#12xy\n"
+
+
+def recording_bands(log: list[tuple[str, int]], name: str, ends: tuple[int, ...],
+                    hold: threading.Event | None = None):
+    """Bands that note which chunk computed which band; the first waits for `hold` (a worker kept busy)."""
+    for band, end in enumerate(ends):
+        if band == 0 and hold is not None:
+            hold.wait()
+        log.append((name, band))
+        yield end
+
+
+def test_readers_compute_bands_only_in_the_order_of_the_triggers() -> None:
+    worker, log = Worker("sim-test-worker"), []
+    hold = threading.Event()
+    first = Chunk(np.arange(6, dtype=np.uint64), 6, bands=recording_bands(log, "first", (2, 4, 6), hold))
+    second = Chunk(np.arange(6, 12, dtype=np.uint64), 6, bands=recording_bands(log, "second", (2, 4, 6)))
+    worker.submit(first.develop)
+    worker.submit(second.develop)
+    read: dict[str, list[int]] = {}
+    readers = [threading.Thread(target=lambda c=c, n=n: read.update({n: [v for p in c.pieces() for v in p.tolist()]}))
+               for n, c in (("second", second), ("first", first))]
+    try:
+        for reader in readers:
+            reader.start()
+        hold.set()  # the worker gets to the first chunk only now; the second's reader must not draw before it
+        for reader in readers:
+            reader.join()
+        worker.settle()
+    finally:
+        hold.set()
+        worker.stop()
+    assert read == {"first": list(range(6)), "second": list(range(6, 12))}
+    assert log == [("first", 0), ("first", 1), ("first", 2), ("second", 0), ("second", 1), ("second", 2)]
+
+
+def test_an_abandoned_reader_leaves_the_rest_to_the_worker() -> None:
+    worker, log = Worker("sim-test-worker"), []
+    chunk = Chunk(np.arange(8, dtype=np.uint64), 8, bands=recording_bands(log, "frame", (2, 4, 6, 8)))
+    worker.submit(chunk.develop)
+    try:
+        pieces = chunk.pieces()
+        assert next(pieces)[0] == 0
+        pieces.close()  # a client gone mid-reply
+        assert chunk.wait(8) == 8
+        worker.settle()  # the job ended: every band computed, each once
+    finally:
+        worker.stop()
+    assert log == [("frame", band) for band in range(4)]
+
+
+def test_a_failing_band_fails_the_reader_and_is_reported_by_the_worker(capsys) -> None:
+    def bands():
+        yield 2
+        raise ValueError("a bug in band 2")
+
+    worker = Worker("sim-test-worker")
+    chunk = Chunk(np.zeros(4, np.uint64), 4, bands=bands())
+    worker.submit(chunk.develop)
+    try:
+        with pytest.raises(RuntimeError, match="a bug in band 2"):
+            list(chunk.pieces())
+        worker.settle()
+    finally:
+        worker.stop()
+    assert "a bug in band 2" in capsys.readouterr().err
+
+
+def test_counts_saturate_at_the_largest_wire_integer() -> None:
+    counts = np.array([0, 65_535, 65_536, 1 << 40], np.uint64)
+    assert to_wire(counts, np.dtype("<u2")).tolist() == [0, 65_535, 65_535, 65_535]
+    assert to_wire(counts, np.dtype("<u4")).tolist() == [0, 65_535, 65_536, (1 << 32) - 1]
+    assert to_wire(counts[:0], np.dtype("<u4")).dtype == np.dtype("<u4")
