@@ -232,9 +232,16 @@ class Measurement:
         return f"{name} [{k}]"
 
     def _release(self) -> None:
-        """A closed measurement lets go of its stacks and parameter trees, so that they can be freed."""
+        """A closed measurement lets go of its stacks and parameter trees, so that they can be freed.
+
+        Each stack's rename hook refers back to the stack and this measurement; unhooked, a stack is
+        freed (its file mapping and descriptor closed) as soon as nobody holds it, not at the next
+        garbage collection.
+        """
         with self._lock:
             for configuration in self._configurations:
+                for stack in configuration._stacks:
+                    stack._rename = None
                 configuration._stacks = []
                 configuration._acquired = None
                 configuration._tree = None

@@ -1,6 +1,9 @@
 """The acquisition engine on the simulated rig: signals, pause/resume, callbacks, faults, refusals."""
 
+import gc
+import os
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -158,6 +161,20 @@ def test_an_interlock_opening_mid_run_pauses(app, measurement):
     finally:
         app.disconnect_end(open_interlock, 1)
     assert np.all(measurement.stack(0).data().reshape(3, -1).sum(axis=1) > 0)
+
+
+def test_closing_frees_the_stacks_and_their_autosave_descriptors_at_once(app, measurement):
+    """No reference cycle keeps a closed measurement's stacks (their data maps the autosave file) until a gc."""
+    assert app.run(measurement) == 0
+    stack = weakref.ref(measurement.stack(0))
+    autosave = os.path.realpath(measurement.path())
+    gc.disable()
+    try:
+        app.close(measurement)
+        assert stack() is None
+        assert autosave not in {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    finally:
+        gc.enable()
 
 
 def test_close_stops_a_running_measurement(app, measurement):
