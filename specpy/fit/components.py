@@ -130,14 +130,20 @@ def background_guess(counts: np.ndarray) -> np.ndarray:
     Each face is a slab one tenth of the axis thick (at least one pixel); a spot or a decay
     leaves at least one face nearly clean, so the least bright face is a good first guess.
     """
-    items, shape = counts.shape[0], counts.shape[1:]
+    return _face_minimum(np.moveaxis(counts, 0, -1))
+
+
+def _face_minimum(data: np.ndarray) -> np.ndarray:
+    """`background_guess` for items-last data (*shape, items): sums run along rows of items, not per item."""
+    items = data.shape[-1]
     means = []
-    for axis, length in enumerate(shape, start=1):
+    for axis, length in enumerate(data.shape[:-1]):
         thick = max(1, length // 10)
         for part in (slice(0, thick), slice(length - thick, length)):
-            index = [slice(None)] * counts.ndim
+            index = [slice(None)] * data.ndim
             index[axis] = part
-            means.append(counts[tuple(index)].reshape(items, -1).mean(axis=1))
+            face = data[tuple(index)].reshape(-1, items)
+            means.append(np.add.reduce(face, axis=0) / face.shape[0])
     return np.min(means, axis=0)
 
 
@@ -146,22 +152,26 @@ def moments(counts: np.ndarray, grid: Grid, axes: int) -> tuple[np.ndarray, list
 
     Centre and width come from the squared background-subtracted signal, which weights the peak
     and suppresses background noise; for a Gaussian profile its second moment is sigma^2 / 2.
+    The work is done on an items-last copy, so every sum runs along long rows of items.
     """
-    signal = counts - background_guess(counts).reshape((-1,) + (1,) * grid.ndim)
-    items = signal.shape[0]
-    total = signal.reshape(items, -1).sum(axis=1)
-    weight = np.clip(signal, 0.0, None)
+    items, ndim = counts.shape[0], grid.ndim
+    signal = np.empty(counts.shape[1:] + (items,))
+    np.copyto(signal, np.moveaxis(counts, 0, -1))
+    signal -= _face_minimum(signal)
+    total = np.add.reduce(signal.reshape(-1, items), axis=0)
+    weight = np.clip(signal, 0.0, None, out=signal)
     weight *= weight
-    norm = weight.reshape(items, -1).sum(axis=1)
+    norm = np.add.reduce(weight.reshape(-1, items), axis=0)
     safe = np.where(norm > 0, norm, 1.0)
     centres, widths = [], []
     for i in range(axes):
-        numpy_axis = grid.ndim - i  # axis i of the grid is numpy axis ndim - i of (items, *shape)
-        others = tuple(a for a in range(1, grid.ndim + 1) if a != numpy_axis)
-        marginal = weight.sum(axis=others) if others else weight  # (items, length_i)
+        numpy_axis = ndim - 1 - i  # axis i of the grid is numpy axis ndim - 1 - i of (*shape, items)
+        others = tuple(a for a in range(ndim) if a != numpy_axis)
+        marginal = np.add.reduce(weight, axis=others) if others else weight  # (length_i, items)
         coord = grid.axes[i]
-        first = (marginal * coord).sum(axis=1) / safe
-        second = (marginal * coord**2).sum(axis=1) / safe
+        column = coord.T  # (length_i, items or 1)
+        first = np.add.reduce(marginal * column, axis=0) / safe
+        second = np.add.reduce(marginal * column**2, axis=0) / safe
         middle = 0.5 * (coord[:, 0] + coord[:, -1])
         centre = np.where(norm > 0, first, middle)
         step = abs(grid.pixel[i])

@@ -28,6 +28,7 @@ class DataSet:
     stat: Statistic
     name: str
     units: tuple[str, ...]
+    workers: int = 1  # threads for whole-data computations (the statistic's constant)
     weight: np.ndarray | None = field(init=False)
     constant: np.ndarray = field(init=False)
 
@@ -44,7 +45,7 @@ class DataSet:
         mask = None if self.mask is None else self.mask.reshape(self.mask.shape[0], -1)
         sigma = None if self.sigma is None else self.sigma.reshape(self.sigma.shape[0], -1)
         self.weight = self.stat.weights(n, sigma, mask)
-        self.constant = self.stat.constant(n, self.weight)
+        self.constant = self.stat.constant(n, self.weight, self.workers)
 
     def set_stat(self, stat: Statistic, sigma: np.ndarray | None) -> None:
         """Change the statistic (and sigma for chi2 with given errors), re-checking the data."""
@@ -93,6 +94,7 @@ def build(
     positions: np.ndarray | None = None,
     size: int | Sequence[int] = 7,
     batch_axes: int | Sequence[int] | None = None,
+    workers: int = 1,
 ) -> DataSet:
     """Cut a data set out of an array (numpy order; pixel/offset/units x first) as asked."""
     array = np.asarray(array)
@@ -185,4 +187,4 @@ def build(
         raise DataError(f"{name}: the mask leaves no pixel to fit")
     if item_mask is not None and item_mask.all():
         item_mask = None
-    return DataSet(np.ascontiguousarray(counts), item_mask, item_sigma, grid, stat, name, unit_list)
+    return DataSet(np.ascontiguousarray(counts), item_mask, item_sigma, grid, stat, name, unit_list, workers)

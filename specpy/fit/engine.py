@@ -26,13 +26,19 @@ from .model import Plan
 from .scratch import Scratch
 from .separable import Separable
 
-CHUNK_ELEMENTS = 131072  # pixels x items per chunk: long rows of items per numpy call, few calls per item
+# pixels x items per chunk: long rows of items per numpy call and few calls per item, as the
+# Python between the calls holds the GIL the other workers wait for (11x11 spots: 4096 items)
+CHUNK_ELEMENTS = 524288
+MAX_CHUNK = 16384
 
 
-def auto_chunk(datasets: Sequence[DataSet]) -> int:
-    """Items per chunk so that one (items, pixels) temporary holds about CHUNK_ELEMENTS values."""
+def auto_chunk(datasets: Sequence[DataSet], workers: int = 1) -> int:
+    """Items per chunk so that one (items, pixels) temporary holds about CHUNK_ELEMENTS values,
+    and at most a worker's share of the items, so that every worker gets some."""
     pixels = max(1, sum(int(np.prod(ds.counts.shape[1:])) for ds in datasets))
-    return int(min(4096, max(16, 2 ** round(math.log2(max(1.0, CHUNK_ELEMENTS / pixels))))))
+    size = min(MAX_CHUNK, max(16, 2 ** round(math.log2(max(1.0, CHUNK_ELEMENTS / pixels)))))
+    share = -(-datasets[0].n_items // max(1, workers))
+    return int(min(size, max(256, share)))  # below a few hundred items a thread costs more than it saves
 
 
 class Status(IntEnum):
@@ -146,8 +152,8 @@ class Engine:
         self.datasets = list(datasets)
         self.n_items = datasets[0].n_items
         self.max_iter, self.tol = int(max_iter), float(tol)
-        self.chunk = auto_chunk(datasets) if chunk is None else max(1, int(chunk))
         self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.chunk = auto_chunk(datasets, self.workers) if chunk is None else max(1, int(chunk))
         self.lower, self.upper = plan.bounds()
         self.P, self.S = plan.n_item, plan.n_shared
         self._local = threading.local()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,6 +25,7 @@ from .engine import Engine, EngineResult, auto_chunk, default_workers
 from .errors import DataError, ModelError, ParameterError, SessionFileError, StateError
 from .intervals import profile_interval
 from .model import Model, Parameter, Plan
+from .parallel import map_parts
 from .results import ErrorResult, Evaluation, FitResult
 from .statistics import Statistic, cstat_expectation
 
@@ -168,7 +168,7 @@ class Session:
             units if units is not None else ["pix"] * ndim,
             name=name or f"data set {ins}",
             stat=Statistic.make(stat, variance),
-            roi=roi, mask=mask, sigma=sigma, positions=positions, size=size, batch_axes=batch_axes,
+            roi=roi, mask=mask, sigma=sigma, positions=positions, size=size, batch_axes=batch_axes, workers=self.workers,
         )
         if self.dataset.sets and ds.n_items != self.mod.n_items:
             raise DataError(
@@ -228,11 +228,12 @@ class Session:
                     fill = np.nanmedian(np.where(used, counts, np.nan).reshape(ds.n_items, -1), axis=1)
                     counts = np.where(used, counts, fill.reshape((-1,) + (1,) * (counts.ndim - 1)))
                 # per item, chunk by chunk: whole-batch temporaries would cost more in page faults than in arithmetic
-                size = self.chunk or auto_chunk([ds])
-                parts = [
-                    {k: np.broadcast_to(v, (min(a + size, ds.n_items) - a,)) for k, v in entry.component.guess(counts[a : a + size], ds.grid.take(slice(a, a + size))).items()}
-                    for a in range(0, ds.n_items, size)
-                ]
+                size = self.chunk or auto_chunk([ds], self.workers)
+                parts = map_parts(
+                    self.workers,
+                    lambda a: {k: np.broadcast_to(v, (min(a + size, ds.n_items) - a,)) for k, v in entry.component.guess(counts[a : a + size], ds.grid.take(slice(a, a + size))).items()},
+                    range(0, ds.n_items, size),
+                )
                 for pname in parts[0]:
                     param = entry.parameters[pname]
                     if param.link is None:
@@ -386,14 +387,10 @@ class Session:
 
     def _evaluation(self, plan: Plan) -> Evaluation:
         n = self.mod.n_items
-        size = self.chunk or auto_chunk(self.dataset.sets)
+        size = self.chunk or auto_chunk(self.dataset.sets, self.workers)
         chunks = [slice(a, min(a + size, n)) for a in range(0, n, size)]
         theta, shared = plan.start()
-        if self.workers > 1 and len(chunks) > 1:
-            with ThreadPoolExecutor(self.workers) as pool:
-                parts = list(pool.map(lambda sl: self._item_summary(plan, theta, shared, sl), chunks))
-        else:
-            parts = [self._item_summary(plan, theta, shared, sl) for sl in chunks]
+        parts = map_parts(self.workers, lambda sl: self._item_summary(plan, theta, shared, sl), chunks)
         stat_item, used, cstat_item, exp_item, var_item, chi_item = np.concatenate(parts, axis=1)
         has_cstat = any(ds.stat.name == "cstat" for ds in self.dataset.sets)
         nan = np.full(n, np.nan)

@@ -89,6 +89,7 @@ def restore_session(cls: type["Session"], header: dict[str, Any], store: ArraySt
             Statistic.make(d["stat"], d["variance"]),
             d["name"],
             tuple(d["units"]),
+            session.workers,
         )
         session.dataset.sets.append(ds)
     mod = Model()

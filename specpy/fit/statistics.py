@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from .errors import DataError
+from .parallel import map_parts
 
 STATISTICS = ("cstat", "cash", "chi2")
 VARIANCES = ("model", "data", "gehrels", "sigma", "unit")
@@ -81,22 +82,25 @@ class Statistic:
         mask = mask.astype(float)
         return mask if inverse is None else inverse * mask
 
-    def constant(self, counts: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    def constant(self, counts: np.ndarray, weight: np.ndarray | None, workers: int = 1) -> np.ndarray:
         """The data-only part of the statistic per item (the n ln n - n term of cstat) for (items, pixels) arrays.
 
-        Computed in blocks of items so that no temporary is as large as the data.
+        Computed in blocks of items, over `workers` threads, so that no temporary is as large as the data.
         """
         out = np.zeros(counts.shape[0])
         if self.name != "cstat":
             return out
         step = max(1, BLOCK_VALUES // max(1, counts.shape[1]))
-        for a in range(0, counts.shape[0], step):
+
+        def block(a: int) -> None:
             n = counts[a : a + step]
             term = xlogy(n, n)
             term -= n
             if weight is not None:
                 term *= weight if weight.shape[0] == 1 else weight[a : a + step]
             out[a : a + step] = 2.0 * term.sum(axis=1)
+
+        map_parts(workers, block, range(0, counts.shape[0], step))
         return out
 
     def evaluate(

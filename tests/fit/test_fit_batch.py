@@ -7,6 +7,8 @@ import pytest
 from scipy.optimize import minimize
 
 from specpy.fit import FWHM_PER_SIGMA, Session, Status
+from specpy.fit.engine import auto_chunk
+from specpy.fit.parallel import map_parts
 from specpy.fit.statistics import Statistic
 
 
@@ -128,13 +130,17 @@ def test_shared_lifetime_across_pixels():
 
 
 def test_results_do_not_depend_on_chunks_or_threads(spots):
-    counts, _, _ = spots(700, 500.0, 10.0, seed=71)
-    a = _spot_session(counts, chunk=128, workers=2).fit()
-    b = _spot_session(counts, chunk=4096, workers=1).fit()
+    counts, _, _ = spots(1200, 500.0, 10.0, seed=71)  # more than one block of the data constant, too
+    sa, sb = _spot_session(counts, chunk=128, workers=2), _spot_session(counts, chunk=4096, workers=1)
+    np.testing.assert_array_equal(sa.dataset.get(1).constant, sb.dataset.get(1).constant)
+    for _, _, p in sa.mod.parameters():  # the start values guessed from the data
+        np.testing.assert_array_equal(p.value, sb.mod.find(sa.mod.dotted(p)).value)
+    a, b = sa.fit(), sb.fit()
     for name in a.names:
         np.testing.assert_array_equal(a.values[name], b.values[name])
         np.testing.assert_array_equal(a.errors[name], b.errors[name])
-    np.testing.assert_array_equal(a.status, b.status)
+    for field in ("status", "iterations", "stat_item", "cstatexp_item", "cstatrms_item", "covariance"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
 
 
 def test_parameter_without_influence_is_singular(line):
@@ -167,3 +173,23 @@ def test_per_item_values_and_windows_around_positions(spots):
     assert s.dataset.get(1).n_used()[3] == 6 * 6  # only the pixels inside the image count (x, y in 34..39)
     s.par(1, 2, "level", np.array([1.0, 2.0, 3.0, 4.0]))
     np.testing.assert_array_equal(s.par_value(1, 2, "level"), [1.0, 2.0, 3.0, 4.0])
+
+
+def test_map_parts_keeps_order_over_threads():
+    parts = list(range(37))
+    assert map_parts(3, lambda k: k * k, parts) == [k * k for k in parts]
+    assert map_parts(1, lambda k: -k, parts) == [-k for k in parts]
+    assert map_parts(4, lambda k: k, [5]) == [5]
+
+
+def test_auto_chunk_is_a_power_of_two_of_pixels_and_shares_items_between_workers():
+    from specpy.fit.data import build
+
+    def chunk(items, size, workers):
+        ds = build(np.zeros((items, size, size)), [1.0] * 3, [0.0] * 3, ["pix"] * 3, name="d", stat=Statistic.make("cstat"), batch_axes=0)
+        return auto_chunk([ds], workers)
+
+    assert chunk(100000, 11, 1) == chunk(100000, 11, 2) == 4096  # ~CHUNK_ELEMENTS values per temporary
+    assert chunk(100000, 7, 2) == 8192
+    assert chunk(3000, 11, 2) == 1500  # both workers get items
+    assert chunk(300, 11, 4) == 256  # but no thread for fewer than a few hundred items
