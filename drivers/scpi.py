@@ -44,7 +44,7 @@ class ScpiInstrument(Driver):
         with transport.lock:
             self._resync_if_needed()
             try:
-                self._raise_if_error(command, transport.query_after(command, "SYST:ERR?"))
+                self._send_checked(command)
             except DeviceDisconnected:
                 raise
             except TransportError:
@@ -70,9 +70,13 @@ class ScpiInstrument(Driver):
     def _command(self, command: str) -> None:
         """One setting on the wire (lock held); with check_errors, the error-queue check goes in the same write."""
         if self.options["check_errors"]:
-            self._raise_if_error(command, self._io().query_after(command, "SYST:ERR?"))
+            self._send_checked(command)
         else:
             self._io().write(command)
+
+    def _send_checked(self, command: str) -> None:
+        """`command` and the error-queue query in one write; DeviceError if it was refused (lock held)."""
+        self._raise_if_error(command, self._io().query_after(command, "SYST:ERR?"))
 
     def check_device(self, command: str) -> None:
         """After a write: raise DeviceError if the instrument queued an error for it (unless check_errors is off)."""

@@ -8,7 +8,7 @@ from device_sim.control import request
 from drivers.rig import connect_rig, default_rig_path
 from specpy.application import Imspector
 
-from .fields import BEAD_FIELD
+from .fields import fresh_measurement
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,7 @@ def data_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def measurement(app):
     """A fresh measurement on a field with beads, closed after the test."""
-    m = app.create_measurement()
-    m.set_parameters("", BEAD_FIELD)
-    yield m
-    if m.name() in app.measurement_names():
-        app.close(m)
+    yield from fresh_measurement(app)
 
 
 def inject(app: Imspector, instrument: str, fault: str, value=None) -> None:

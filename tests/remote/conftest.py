@@ -6,7 +6,7 @@ import pytest
 
 from specpy.remote.client import connect
 
-from ..app.fields import BEAD_FIELD
+from ..app.fields import fresh_measurement
 from .harness import Service
 
 HEARTBEAT = "0.2"
@@ -38,11 +38,7 @@ def data_dir(tmp_path):
 @pytest.fixture
 def measurement(app):
     """A fresh measurement on a field with beads, closed after the test."""
-    m = app.create_measurement()
-    m.set_parameters("", BEAD_FIELD)
-    yield m
-    if m.name() in app.measurement_names():
-        app.close(m)
+    yield from fresh_measurement(app)
 
 
 def inject(app, instrument: str, fault: str, value=None) -> None:
