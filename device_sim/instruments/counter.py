@@ -11,7 +11,7 @@ import numpy as np
 
 from device_sim.commands import CommandError
 from device_sim.faults import Faults
-from device_sim.instruments.counts import Chunk, Worker
+from device_sim.instruments.counts import Chunk
 from device_sim.instruments.pixel_clock import PixelClock
 from device_sim.scpi import ScpiDevice
 from device_sim.streamed import Streamed
@@ -50,13 +50,8 @@ class Counter(ScpiDevice):
         self._reset_acquisition()
         super().__init__(world, faults)
         self.triggered = threading.Condition(self.lock)
-        self.worker = Worker("sim-counter-frames")
+        self.undrawn: list[Chunk] = []  # triggered counts whose noise is not all drawn yet, oldest first
         clock_in.connect(self.on_frame, self.on_abort)
-
-    def stop(self) -> None:
-        """Close the endpoint and end the frame worker."""
-        super().stop()
-        self.worker.stop()
 
     def _reset_acquisition(self) -> None:
         self.state = "IDLE"
@@ -95,7 +90,7 @@ class Counter(ScpiDevice):
         if self.settings.source != "BUS" or self.state != "ARMED":
             raise CommandError("trigger_ignored", f"source {self.settings.source}, {self.state.lower()}")
         now = self.world.clock.now()
-        self.worker.settle()  # frames still being developed draw their noise first
+        self._draw_undrawn()
         counts = self.world.point_counts(self.settings.samples, self.settings.gate, now)
         self.chunks = [Chunk(counts, len(counts), len(counts))]
         self.collected = self.settings.samples
@@ -111,10 +106,11 @@ class Counter(ScpiDevice):
             need = self.settings.samples - self.collected
             if need <= 0:
                 return
+            self._draw_undrawn()  # at most one frame waits for its draws: a client that never fetches costs no memory
             frame = np.empty((raster.ny, raster.nx), np.uint64)
             bands = self.world.develop(self.world.exposure(t_start), raster, frame)
             chunk = Chunk(frame.reshape(-1), min(need, frame.size), bands=(rows * raster.nx for rows in bands))
-            self.worker.submit(chunk.develop)
+            self.undrawn.append(chunk)
             self.chunks.append(chunk)
             self.collected += chunk.size
             self.t_done = t_start + chunk.size * raster.dwell
@@ -139,13 +135,21 @@ class Counter(ScpiDevice):
             raise CommandError("data_stale", f"incomplete: {self.collected} of {self.settings.samples}")
         self.wait_until(self.t_done)
         chunks = list(self.chunks)
+        self._draw_undrawn(keep=chunks)  # this reply computes (and streams) its own bands
         if self.settings.format == "ASCII":
             for chunk in chunks:
-                chunk.wait(chunk.size)
+                chunk.complete()
             return ",".join(map(str, np.concatenate([c.data[:c.size] for c in chunks]).tolist()))
         wire = WIRE_TYPES[self.settings.format]
         pieces = (to_wire(piece, wire) for chunk in chunks for piece in chunk.pieces())
         return Streamed(sum(chunk.size for chunk in chunks) * wire.itemsize, pieces)
+
+    def _draw_undrawn(self, keep: list[Chunk] | None = None) -> None:
+        """Compute the counts of earlier triggers not computed yet, up to the first of `keep`, so that the next random
+        draw comes after theirs: a frame nobody fetched still took its photons at its trigger."""
+        kept = {id(chunk) for chunk in keep or ()}
+        while self.undrawn and id(self.undrawn[0]) not in kept:
+            self.undrawn.pop(0).complete()
 
     def q_state(self) -> str:
         """ACQuisition:STATe?: IDLE, ARMED, RUNNING, DONE or ABORTED."""

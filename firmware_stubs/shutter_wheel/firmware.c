@@ -246,6 +246,10 @@ void fw_init(void) {
     wheel_home();
 }
 
+int fw_idle(void) {
+    return (shutter.state == SETTLED || shutter.state == FAULT) && (wheel.state == SETTLED || wheel.state == FAULT);
+}
+
 void fw_poll(void) {
     uint8_t buf[32];
     size_t i, n = hal_uart_read(buf, sizeof buf);

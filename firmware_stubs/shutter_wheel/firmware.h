@@ -6,5 +6,8 @@
 void fw_init(void);
 /* Run one pass: take UART bytes, advance the state machines. Never blocks. */
 void fw_poll(void);
+/* 1 while no state machine waits on the clock: until a UART byte or an input change, fw_poll has nothing to
+   do, so a HAL may sleep (a microcontroller's wait-for-interrupt; the host HAL blocks in poll). */
+int fw_idle(void);
 
 #endif

@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
     fw_init();
     for (;;) {
         struct pollfd p[2] = {{uart_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-        poll(p, 2, 1);
+        poll(p, 2, fw_idle() ? -1 : 1); /* a 1 ms tick only while a move or a settle is timed */
         if ((p[1].revents & (POLLIN | POLLHUP)) && !pump_control(0, NULL)) return 0;
         fw_poll();
     }

@@ -1,6 +1,6 @@
-"""The counter's frame is developed in the background after the trigger and streamed out band by band:
+"""The counter's frame is computed band by band when it is fetched and streamed out as each band is final:
 the bytes are exactly the World's frame, wire faults still apply to the whole reply, the light is the
-light at the trigger, and the worker keeps the order of the random draws."""
+light at the trigger, and frames draw their noise in the order of their triggers, fetched or not."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from device_sim import Raster
 from device_sim.instruments.counter import to_wire
-from device_sim.instruments.counts import Chunk, Worker
+from device_sim.instruments.counts import Chunk
 from device_sim.streamed import Streamed, definite_block, join_replies
 from tests.sim.conftest import bead_world
 from tests.sim.test_sim_physics import switch_on
@@ -22,14 +22,20 @@ RASTER = Raster(nx=200, ny=150, pixel_x=40e-9, pixel_y=40e-9, dwell=2e-4)  # 3 b
 
 
 def start_frame(rig) -> float:
-    """Light the sample, arm the counter for RASTER and start the scanner; the frame's start time."""
+    """Light the sample, set up scanner and counter for RASTER and scan a frame; the frame's start time."""
     switch_on(rig.world, "excitation", rig.world.optics.p_ref)  # freezes the clock
     scanner, counter = rig["scanner"].server.port, rig["counter"].server.port
     setup = f"SCAN:X:PIX {RASTER.nx};SCAN:Y:PIX {RASTER.ny};SCAN:X:PSIZ 4e-8;SCAN:Y:PSIZ 4e-8;SCAN:DWEL 2e-4;*OPC?"
     assert raw_query(scanner, setup.encode()) == b"1\n"
-    assert raw_query(counter, f"SAMP:COUN {RASTER.nx * RASTER.ny};FORM UINT32;INIT;*OPC?".encode()) == b"1\n"
+    assert raw_query(counter, f"SAMP:COUN {RASTER.nx * RASTER.ny};FORM UINT32;*OPC?".encode()) == b"1\n"
+    return scan_frame(rig)
+
+
+def scan_frame(rig) -> float:
+    """Arm the counter, start the scanner and let the frame's time pass; the frame's start time."""
+    assert raw_query(rig["counter"].server.port, b"INIT;*OPC?") == b"1\n"
     start = rig.world.clock.now()
-    assert raw_query(scanner, b"INIT;SYST:ERR?") == b'0,"No error"\n'
+    assert raw_query(rig["scanner"].server.port, b"INIT;SYST:ERR?") == b'0,"No error"\n'
     rig.world.clock.advance(RASTER.duration)
     return start
 
@@ -52,6 +58,27 @@ def test_the_streamed_frame_is_exactly_the_worlds_frame_and_can_be_fetched_again
     np.testing.assert_array_equal(fetched.reshape(RASTER.ny, RASTER.nx), expected)
     again = block_values(raw_query(rig["counter"].server.port, b"FETC?"))  # FETCh? may be repeated
     np.testing.assert_array_equal(again, fetched)
+
+
+def test_frames_nobody_fetched_still_draw_their_noise_in_trigger_order(rig) -> None:
+    starts = [start_frame(rig)] + [scan_frame(rig) for _ in range(3)]  # the next INIT drops data, not photons
+    assert len(rig["counter"].undrawn) <= 1  # a client that never fetches does not make the simulator grow
+    fetched = block_values(raw_query(rig["counter"].server.port, b"FETC?"))
+    starts.append(scan_frame(rig))  # not fetched either: the point counts below draw after it
+    port = rig["counter"].server.port
+    triggered = rig.world.clock.now()  # the clock stands still until advanced
+    assert raw_query(port, b"TRIG:SOUR BUS;GATE:TIME 1e-3;SAMP:COUN 5;FORM ASCII;INIT;*TRG;SYST:ERR?") == \
+        b'0,"No error"\n'
+    rig.world.clock.advance(1.0)
+    points = np.array(raw_query(port, b"FETC?").decode().strip().split(","), int)
+    twin = bead_world()
+    switch_on(twin, "excitation", twin.optics.p_ref)
+    for start in starts[:3]:
+        twin.frame(RASTER, start)
+    np.testing.assert_array_equal(fetched.reshape(RASTER.ny, RASTER.nx), twin.frame(RASTER, starts[3]))
+    twin.frame(RASTER, starts[4])
+    twin.beam = rig.world.beam
+    np.testing.assert_array_equal(points, twin.point_counts(5, 1e-3, triggered))
 
 
 def test_a_streamed_block_in_a_message_with_other_replies(rig) -> None:
@@ -93,43 +120,69 @@ def test_a_frame_sees_the_light_at_its_trigger() -> None:
     assert lit.sum() > 1000 and dark.sum() < 2 * world.detector.dark_rate * RASTER.dwell * dark.size
 
 
-def test_a_chunk_gives_its_values_in_order_as_they_become_final() -> None:
-    chunk = Chunk(np.arange(10, dtype=np.uint64), 8)
+def counting_bands(log: list[int], ends: tuple[int, ...]):
+    """Bands that note each band as it is computed."""
+    for band, end in enumerate(ends):
+        log.append(band)
+        yield end
+
+
+def test_a_chunk_computes_each_band_once_in_order_when_its_values_are_read() -> None:
+    log: list[int] = []
+    chunk = Chunk(np.arange(10, dtype=np.uint64), 8, bands=counting_bands(log, (3, 20)))
+    assert log == []  # nothing is computed before it is needed
     pieces = chunk.pieces()
-    chunk.advance(3)
-    assert next(pieces).tolist() == [0, 1, 2]
-    chunk.advance(20)  # never beyond its size
-    assert next(pieces).tolist() == [3, 4, 5, 6, 7]
-    assert list(pieces) == [] and chunk.wait(8) == 8
+    assert next(pieces).tolist() == [0, 1, 2] and log == [0]
+    assert next(pieces).tolist() == [3, 4, 5, 6, 7] and log == [0, 1]  # never beyond its size
+    assert list(pieces) == [] and chunk.final
+    chunk.complete()
+    assert log == [0, 1]
 
 
-def test_a_failed_chunk_fails_its_reader_instead_of_blocking_it() -> None:
-    chunk = Chunk(np.zeros(4, np.uint64), 4)
-    chunk.advance(2)
+def test_an_abandoned_reader_leaves_the_rest_to_complete() -> None:
+    log: list[int] = []
+    chunk = Chunk(np.arange(8, dtype=np.uint64), 8, bands=counting_bands(log, (2, 4, 6, 8)))
+    pieces = chunk.pieces()
+    assert next(pieces)[0] == 0
+    pieces.close()  # a client gone mid-reply
+    assert not chunk.final
+    chunk.complete()
+    assert chunk.final and chunk.ready == 8 and log == [0, 1, 2, 3]
+
+
+def test_two_readers_of_one_chunk_share_its_bands() -> None:
+    log: list[int] = []
+    chunk = Chunk(np.arange(600, dtype=np.uint64), 600, bands=counting_bands(log, tuple(range(10, 610, 10))))
+    read: list[list[int]] = [[], []]
+    readers = [threading.Thread(target=lambda got=got: got.extend(v for p in chunk.pieces() for v in p.tolist()))
+               for got in read]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert read == [list(range(600)), list(range(600))] and log == list(range(60))
+
+
+def test_a_failing_band_fails_the_reader_and_complete_reports_it(capsys) -> None:
+    def bands():
+        yield 2
+        raise ValueError("a bug in band 2")
+
+    chunk = Chunk(np.zeros(4, np.uint64), 4, bands=bands())
     pieces = chunk.pieces()
     assert next(pieces).size == 2
-    chunk.fail(ValueError("a bug"))
-    with pytest.raises(RuntimeError, match="a bug"):
+    with pytest.raises(RuntimeError, match="a bug in band 2"):
         next(pieces)
+    chunk.complete()  # does not raise: a later trigger still gets its frame
+    assert chunk.final and "a bug in band 2" in capsys.readouterr().err
 
 
-def test_the_worker_runs_jobs_in_order_survives_a_failing_one_and_stops(capsys) -> None:
-    worker = Worker("sim-test-worker")
-    ran: list[int] = []
-    gate = threading.Event()
-    worker.submit(gate.wait)
-    for i in range(3):
-        worker.submit(lambda i=i: ran.append(i))
-    worker.submit(lambda: 1 / 0)
-    worker.submit(lambda: ran.append(3))
-    assert ran == []
-    gate.set()
-    worker.settle()
-    assert ran == [0, 1, 2, 3] and "ZeroDivisionError" in capsys.readouterr().err
-    worker.stop()
-    assert not [t for t in threading.enumerate() if t.name == "sim-test-worker"]
-    worker.submit(lambda: ran.append(4))  # after stop: runs at once in the caller
-    assert ran[-1] == 4
+def test_bands_that_end_early_or_are_missing_fail_instead_of_hanging() -> None:
+    early = Chunk(np.zeros(4, np.uint64), 4, bands=iter([2]))
+    with pytest.raises(RuntimeError, match="ended after 2 of 4"):
+        list(early.pieces())
+    with pytest.raises(RuntimeError, match="nothing computes the rest"):
+        list(Chunk(np.zeros(4, np.uint64), 4, ready=1).pieces())
 
 
 def test_streamed_replies_know_their_length_and_join_lazily() -> None:
@@ -139,72 +192,6 @@ def test_streamed_replies_know_their_length_and_join_lazily() -> None:
     message = join_replies([b"1", definite_block(Streamed(2, iter([b"xy"]))), b"2"])
     assert isinstance(message, Streamed) and len(message) == len(b"1;#12xy;2\n") and bytes(message) == b"1;#12xy;2\n"
     assert join_replies([b"1", definite_block(b"xy")]) == b"1;#12xy\n"
-
-
-def recording_bands(log: list[tuple[str, int]], name: str, ends: tuple[int, ...],
-                    hold: threading.Event | None = None):
-    """Bands that note which chunk computed which band; the first waits for `hold` (a worker kept busy)."""
-    for band, end in enumerate(ends):
-        if band == 0 and hold is not None:
-            hold.wait()
-        log.append((name, band))
-        yield end
-
-
-def test_readers_compute_bands_only_in_the_order_of_the_triggers() -> None:
-    worker, log = Worker("sim-test-worker"), []
-    hold = threading.Event()
-    first = Chunk(np.arange(6, dtype=np.uint64), 6, bands=recording_bands(log, "first", (2, 4, 6), hold))
-    second = Chunk(np.arange(6, 12, dtype=np.uint64), 6, bands=recording_bands(log, "second", (2, 4, 6)))
-    worker.submit(first.develop)
-    worker.submit(second.develop)
-    read: dict[str, list[int]] = {}
-    readers = [threading.Thread(target=lambda c=c, n=n: read.update({n: [v for p in c.pieces() for v in p.tolist()]}))
-               for n, c in (("second", second), ("first", first))]
-    try:
-        for reader in readers:
-            reader.start()
-        hold.set()  # the worker gets to the first chunk only now; the second's reader must not draw before it
-        for reader in readers:
-            reader.join()
-        worker.settle()
-    finally:
-        hold.set()
-        worker.stop()
-    assert read == {"first": list(range(6)), "second": list(range(6, 12))}
-    assert log == [("first", 0), ("first", 1), ("first", 2), ("second", 0), ("second", 1), ("second", 2)]
-
-
-def test_an_abandoned_reader_leaves_the_rest_to_the_worker() -> None:
-    worker, log = Worker("sim-test-worker"), []
-    chunk = Chunk(np.arange(8, dtype=np.uint64), 8, bands=recording_bands(log, "frame", (2, 4, 6, 8)))
-    worker.submit(chunk.develop)
-    try:
-        pieces = chunk.pieces()
-        assert next(pieces)[0] == 0
-        pieces.close()  # a client gone mid-reply
-        assert chunk.wait(8) == 8
-        worker.settle()  # the job ended: every band computed, each once
-    finally:
-        worker.stop()
-    assert log == [("frame", band) for band in range(4)]
-
-
-def test_a_failing_band_fails_the_reader_and_is_reported_by_the_worker(capsys) -> None:
-    def bands():
-        yield 2
-        raise ValueError("a bug in band 2")
-
-    worker = Worker("sim-test-worker")
-    chunk = Chunk(np.zeros(4, np.uint64), 4, bands=bands())
-    worker.submit(chunk.develop)
-    try:
-        with pytest.raises(RuntimeError, match="a bug in band 2"):
-            list(chunk.pieces())
-        worker.settle()
-    finally:
-        worker.stop()
-    assert "a bug in band 2" in capsys.readouterr().err
 
 
 def test_counts_saturate_at_the_largest_wire_integer() -> None:
