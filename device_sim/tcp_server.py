@@ -3,6 +3,7 @@ unplug/replug; the transport under every SCPI instrument."""
 
 from __future__ import annotations
 
+import select
 import socket
 import sys
 import threading
@@ -28,6 +29,7 @@ class TcpServer:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._running = False
+        self._serving = threading.local()  # the connection this thread serves
 
     @property
     def running(self) -> bool:
@@ -72,8 +74,20 @@ class TcpServer:
                 self._clients.add(conn)
             self._spawn(self._serve, conn)
 
+    def client_gone(self) -> bool:
+        """Whether the client whose command this thread executes has hung up (a handler waiting for an event may
+        then give up: nobody will read its reply)."""
+        conn = getattr(self._serving, "conn", None)
+        if conn is None:
+            return False
+        try:  # select first: a socket with a timeout would wait that long in recv, MSG_DONTWAIT or not
+            return bool(select.select([conn], [], [], 0)[0]) and conn.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
+        self._serving.conn = conn
         try:
             while self._running:
                 try:

@@ -3,6 +3,8 @@ as an IEEE 488.2 definite-length block straight into an array."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from specpy.errors import ValidationError
@@ -11,7 +13,18 @@ from specpy.tree import Enum, Float, Int
 from .control import Control
 from .errors import DeviceDisconnected, TransportError
 from .galvo_scanner import GalvoScanner
+from .memory import populate
 from .scpi import ScpiInstrument
+from .transport import Transport
+
+
+class _NotStarted(Exception):
+    """What triggers the acquisition failed (carries its error past the fetch's own retries)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
 
 #: The block's item type for each data format (little-endian unsigned integers on the wire).
 WIRE_DTYPES = {"uint32": np.dtype("<u4"), "uint16": np.dtype("<u2")}
@@ -57,12 +70,18 @@ class PhotonCounter(ScpiInstrument):
         """Disarm and drop the data (ABOR)."""
         self.execute("ABOR")
 
-    def fetch(self, timeout: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    def fetch(self, timeout: float | None = None, out: np.ndarray | None = None,
+              start: Callable[[], object] | None = None) -> np.ndarray:
         """The counts of the armed acquisition as a 1-D array, waiting up to `timeout` s for it to end.
 
         The block is read straight into `out` when it is a C-contiguous array of the wire type, else into a
-        new array (then copied into `out` if given). FETC? can be repeated, so a lost or garbled reply is
-        fetched once more.
+        new array (then copied into `out` if given); while the counter computes, `out`'s pages are faulted in, so
+        that the reply is one copy. FETC? can be repeated, so a lost or garbled reply is fetched once more.
+
+        With `start` (what triggers the acquisition: the scanner's start), FETC? goes out first and `start()` runs
+        while the counter waits for its trigger, so the counter is ready the moment it comes. If `start()` fails,
+        that FETC? would wait for a trigger that never comes: the connection is hung up (the counter drops a query
+        whose client is gone, and comes back disarmed) and start's error raised.
         """
         transport = self._io()
         fmt = self.parameters.get("format")
@@ -70,13 +89,25 @@ class PhotonCounter(ScpiInstrument):
         direct = out is not None and fmt in WIRE_DTYPES and out.dtype == WIRE_DTYPES[fmt] and out.flags.c_contiguous
         with transport.lock, transport.timeout_for(seconds):
             for attempt in range(1 + self.RETRIES):
+                first = start if attempt == 0 else None
                 try:
                     self._resync_if_needed()
                     if fmt == "ascii":
+                        self._start(first, transport)
                         counts = np.array([int(v) for v in transport.query("FETC?").split(",") if v], np.int64)
                     else:
-                        counts = transport.query_binary("FETC?", WIRE_DTYPES[fmt], out if direct else None)
+                        target = out if direct else None
+
+                        def meanwhile(first: Callable[[], object] | None = first, target: np.ndarray | None = target,
+                                      attempt: int = attempt) -> None:
+                            self._start(first, transport)
+                            if target is not None and attempt == 0:
+                                populate(target)
+
+                        counts = transport.query_binary("FETC?", WIRE_DTYPES[fmt], target, while_waiting=meanwhile)
                     break
+                except _NotStarted as failure:
+                    raise failure.error from None
                 except DeviceDisconnected:
                     raise
                 except TransportError:
@@ -91,6 +122,23 @@ class PhotonCounter(ScpiInstrument):
             np.copyto(flat, counts, casting="same_kind")
             return flat
         return counts
+
+    @staticmethod
+    def _start(start: Callable[[], object] | None, transport: Transport) -> None:
+        """Run `start` (if any) with a FETC? owed or about to be asked; if it fails, hang up (see fetch)."""
+        if start is None:
+            return
+        try:
+            start()
+        except BaseException as error:
+            transport.hang_up()
+            raise _NotStarted(error) from error
+
+    def _restore(self) -> None:
+        """After a reconnect: disarm first (an acquisition armed over the lost connection is nobody's now, and an
+        armed counter refuses settings), then re-send the settings."""
+        self._io().write("ABOR")
+        super()._restore()
 
     def _raise_if_refused(self, command: str) -> None:
         """After a failed fetch: if the counter queued an error (no data, stale), raise that instead."""
@@ -114,14 +162,13 @@ class PhotonCounter(ScpiInstrument):
         self._set_if_changed("trigger_source", "external")
         self._frame_pending = True
         self.arm(nx * ny)
-        scanner.start()
         timeout = self._io().timeout + scanner.expected_frame_time()
         flat = out.reshape(-1) if out is not None and out.flags.c_contiguous else None
         if out is not None and flat is None:
-            counts = self.fetch(timeout)
+            counts = self.fetch(timeout, start=scanner.start)
             self._frame_pending = False
             out[...] = counts.reshape(ny, nx)
             return out
-        counts = self.fetch(timeout, out=flat)
+        counts = self.fetch(timeout, out=flat, start=scanner.start)
         self._frame_pending = False
         return out if out is not None else counts.reshape(ny, nx)

@@ -145,12 +145,14 @@ class Transport(ABC):
                 log.debug("%s write %r", self.resource, command)
             return self._reply(query, start)
 
-    def query_binary(self, command: str, dtype: Any = "<f8", out: np.ndarray | None = None) -> np.ndarray:
+    def query_binary(self, command: str, dtype: Any = "<f8", out: np.ndarray | None = None, *,
+                     while_waiting: Callable[[], object] | None = None) -> np.ndarray:
         """Write a command and read an IEEE 488.2 definite-length block (#<n><length><bytes>) into an array.
 
         The bytes go straight into the array's memory: a new one, or `out` (C-contiguous, of `dtype`, exactly
         the block's size) so that a caller's buffer is filled without a copy. `dtype` gives item type and byte
-        order ('<f8', '>u2').
+        order ('<f8', '>u2'). `while_waiting()` runs once the command is out and before the reply is read: work
+        that overlaps the instrument's (preparing `out`, say).
         """
         dtype = np.dtype(dtype)
         if out is not None and (out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable):
@@ -160,6 +162,8 @@ class Transport(ABC):
             )
         with self.lock:
             start = self._send_command(command)
+            if while_waiting is not None:
+                while_waiting()
             try:
                 array = self._recv_block(command, dtype, out)
             except Exception as error:
@@ -218,6 +222,13 @@ class Transport(ABC):
                         raise
                     time.sleep(min(delay, left))
                     delay = min(delay * 2, self._backoff_cap)
+
+    def hang_up(self) -> None:
+        """Close the connection now; the next call opens a new one. For a reply that is owed but must never answer
+        a later query, when the instrument cannot be told to drop it (a fetch that waits for a trigger that will
+        not come)."""
+        with self.lock:
+            self._drop()
 
     def close(self) -> None:
         """Close the connection for good (idempotent); later calls raise DeviceDisconnected."""

@@ -124,11 +124,16 @@ class Counter(ScpiDevice):
                 self._reset_acquisition()
                 self.state = "ABORTED"
 
-    def q_fetch(self) -> Streamed | str:
-        """FETCh?: wait for the trigger and the end of the acquisition, then the counts."""
+    def q_fetch(self) -> Streamed | str | None:
+        """FETCh?: wait for the trigger and the end of the acquisition, then the counts (nothing, and no error, if
+        the client hung up meanwhile: a client that gave up on a trigger must not leave an error for the next)."""
         deadline = time.monotonic() + TRIGGER_WAIT
         while self.state == "ARMED" and time.monotonic() < deadline and self.server.running:
+            if self.server.client_gone():
+                return None
             self.triggered.wait(0.1)
+        if self.server.client_gone():
+            return None
         if self.state in {"IDLE", "ABORTED"} or self.collected == 0:
             raise CommandError("data_stale", f"no data (counter {self.state.lower()})")
         if self.collected < self.settings.samples:

@@ -91,6 +91,29 @@ def test_a_frame_that_failed_after_arming_leaves_no_armed_counter_behind(sim, co
     assert counter.errors() == []
 
 
+@pytest.mark.parametrize("fault", ["refused", "unplugged"])
+def test_a_scanner_that_does_not_start_leaves_no_fetch_waiting_for_its_trigger(sim, connect, fault):
+    scanner = connect(GalvoScanner, sim, "scanner", timeout=0.5)
+    counter = connect(PhotonCounter, sim, "counter", timeout=0.5)
+    scanner.configure(16, 8, 50e-9, 50e-9, 0.0, 0.0, 1e-5)
+    first = counter.acquire_frame(scanner)
+    reconnects = counter.transport.reconnects
+    if fault == "refused":
+        sim.inject("scanner", "error", 1)  # INIT refused, after the counter's FETC? went out
+        with pytest.raises(DeviceError, match="INIT"):
+            counter.acquire_frame(scanner)
+    else:
+        sim.inject("scanner", "unplug")
+        with pytest.raises(DeviceDisconnected):
+            counter.acquire_frame(scanner)
+        sim.inject("scanner", "replug")
+    # The FETC? owed went with the hung-up connection: the counter answers at once, disarmed, with no error left.
+    again = until_reconnected(lambda: counter.acquire_frame(scanner))
+    assert again.shape == first.shape == (8, 16)
+    assert counter.transport.reconnects > reconnects  # hung up (once per failed start)
+    assert counter.errors() == [] and scanner.errors() == []
+
+
 def test_garbled_text_is_a_transport_error_without_retry(sim, connect):
     scanner = connect(GalvoScanner, sim, "scanner", timeout=0.3)
     sim.inject("scanner", "garble", 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -79,6 +80,41 @@ def test_frames_nobody_fetched_still_draw_their_noise_in_trigger_order(rig) -> N
     twin.frame(RASTER, starts[4])
     twin.beam = rig.world.beam
     np.testing.assert_array_equal(points, twin.point_counts(5, 1e-3, triggered))
+
+
+def test_a_fetch_asked_before_the_trigger_answers_when_the_frame_is_scanned(rig) -> None:
+    first = start_frame(rig)  # sets both instruments up (that frame is not fetched)
+    counter, scanner = rig["counter"].server.port, rig["scanner"].server.port
+    assert raw_query(counter, b"INIT;*OPC?") == b"1\n"
+    with socket.create_connection(("127.0.0.1", counter), timeout=5) as waiting:
+        waiting.sendall(b"FETC?\n")  # waits for the trigger
+        start = rig.world.clock.now()
+        assert raw_query(scanner, b"INIT;SYST:ERR?") == b'0,"No error"\n'
+        rig.world.clock.advance(RASTER.duration)
+        reply = b""
+        while not reply.endswith(b"\n") or len(reply) < RASTER.nx * RASTER.ny * 4:
+            reply += waiting.recv(1 << 20)
+    twin = bead_world()
+    switch_on(twin, "excitation", twin.optics.p_ref)
+    twin.frame(RASTER, first)  # the set-up frame's draws come first
+    np.testing.assert_array_equal(block_values(reply).reshape(RASTER.ny, RASTER.nx), twin.frame(RASTER, start))
+
+
+def test_a_fetch_whose_client_hung_up_gives_up_without_leaving_an_error(rig) -> None:
+    start_frame(rig)
+    counter = rig["counter"]
+    assert raw_query(counter.server.port, b"INIT;*OPC?") == b"1\n"
+    with socket.create_connection(("127.0.0.1", counter.server.port), timeout=5) as waiting:
+        waiting.sendall(b"FETC?\n")  # waits for a trigger that will not come
+        deadline = time.monotonic() + 5
+        while len(counter.server._clients) < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert raw_query(counter.server.port, b"ABOR;SYST:ERR?") == b'0,"No error"\n'
+    deadline = time.monotonic() + 5
+    while len(counter.server._clients) > 0 and time.monotonic() < deadline:  # the waiting FETC? has given up
+        time.sleep(0.01)
+    assert counter.server._clients == set()
+    assert raw_query(counter.server.port, b"SYST:ERR?") == b'0,"No error"\n'
 
 
 def test_a_streamed_block_in_a_message_with_other_replies(rig) -> None:
