@@ -71,7 +71,8 @@ class PhotonCounter(ScpiInstrument):
         self.execute("ABOR")
 
     def fetch(self, timeout: float | None = None, out: np.ndarray | None = None,
-              start: Callable[[], object] | None = None) -> np.ndarray:
+              start: Callable[[], object] | None = None,
+              while_counting: Callable[[], object] | None = None) -> np.ndarray:
         """The counts of the armed acquisition as a 1-D array, waiting up to `timeout` s for it to end.
 
         The block is read straight into `out` when it is a C-contiguous array of the wire type, else into a
@@ -82,29 +83,41 @@ class PhotonCounter(ScpiInstrument):
         while the counter waits for its trigger, so the counter is ready the moment it comes. If `start()` fails,
         that FETC? would wait for a trigger that never comes: the connection is hung up (the counter drops a query
         whose client is gone, and comes back disarmed) and start's error raised.
+
+        `while_counting()` runs once the acquisition is started, while the counter computes (a check that need not
+        hold up the frame); an error it raises is raised after the counts are read, so the exchange stays in step.
         """
         transport = self._io()
         fmt = self.parameters.get("format")
         seconds = transport.timeout if timeout is None else timeout
         direct = out is not None and fmt in WIRE_DTYPES and out.dtype == WIRE_DTYPES[fmt] and out.flags.c_contiguous
+        deferred: list[BaseException] = []
+
+        def meanwhile(first: Callable[[], object] | None, target: np.ndarray | None,
+                      check: Callable[[], object] | None) -> None:
+            """The first attempt's work between FETC? and its reply (later attempts: none)."""
+            self._start(first, transport)
+            if target is not None:
+                populate(target)
+            if check is not None:
+                try:
+                    check()
+                except Exception as error:
+                    deferred.append(error)
+
         with transport.lock, transport.timeout_for(seconds):
             for attempt in range(1 + self.RETRIES):
-                first = start if attempt == 0 else None
+                first, check = (start, while_counting) if attempt == 0 else (None, None)
                 try:
                     self._resync_if_needed()
                     if fmt == "ascii":
-                        self._start(first, transport)
+                        meanwhile(first, None, check)
                         counts = np.array([int(v) for v in transport.query("FETC?").split(",") if v], np.int64)
                     else:
                         target = out if direct else None
-
-                        def meanwhile(first: Callable[[], object] | None = first, target: np.ndarray | None = target,
-                                      attempt: int = attempt) -> None:
-                            self._start(first, transport)
-                            if target is not None and attempt == 0:
-                                populate(target)
-
-                        counts = transport.query_binary("FETC?", WIRE_DTYPES[fmt], target, while_waiting=meanwhile)
+                        prepare = target if attempt == 0 else None
+                        counts = transport.query_binary("FETC?", WIRE_DTYPES[fmt], target,
+                                                        while_waiting=lambda: meanwhile(first, prepare, check))
                     break
                 except _NotStarted as failure:
                     raise failure.error from None
@@ -115,6 +128,8 @@ class PhotonCounter(ScpiInstrument):
                     self._raise_if_refused("FETC?")  # no data at all: the counter says so; asking again won't help
                     if attempt == self.RETRIES:
                         raise
+        if deferred:
+            raise deferred[0]
         if out is not None and not direct:
             flat = out.reshape(-1)
             if flat.size != counts.size:
@@ -148,11 +163,12 @@ class PhotonCounter(ScpiInstrument):
         except TransportError:
             return
 
-    def acquire_frame(self, scanner: GalvoScanner, out: np.ndarray | None = None) -> np.ndarray:
+    def acquire_frame(self, scanner: GalvoScanner, out: np.ndarray | None = None,
+                      while_counting: Callable[[], object] | None = None) -> np.ndarray:
         """One frame: arm for nx*ny samples on the pixel clock, start the scanner, fetch, shape (ny, nx).
 
         With `out` (shape (ny, nx)) the counts are written into it and it is returned; this is the acquisition
-        engine's per-frame call.
+        engine's per-frame call. `while_counting()` runs while the frame is scanned and counted (see fetch).
         """
         nx, ny = scanner.parameters.get("pixels/x"), scanner.parameters.get("pixels/y")
         if out is not None and out.shape != (ny, nx):
@@ -165,10 +181,10 @@ class PhotonCounter(ScpiInstrument):
         timeout = self._io().timeout + scanner.expected_frame_time()
         flat = out.reshape(-1) if out is not None and out.flags.c_contiguous else None
         if out is not None and flat is None:
-            counts = self.fetch(timeout, start=scanner.start)
+            counts = self.fetch(timeout, start=scanner.start, while_counting=while_counting)
             self._frame_pending = False
             out[...] = counts.reshape(ny, nx)
             return out
-        counts = self.fetch(timeout, out=flat, start=scanner.start)
+        counts = self.fetch(timeout, out=flat, start=scanner.start, while_counting=while_counting)
         self._frame_pending = False
         return out if out is not None else counts.reshape(ny, nx)

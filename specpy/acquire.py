@@ -48,6 +48,7 @@ def acquire_step(devices: Any, configuration: Configuration, z_slice: int, targe
         raise Error(f"{configuration.name()!r} now scans {raster[0]} x {raster[1]} pixels but its stack holds "
                     f"{target.shape[1]} x {target.shape[0]}; the frame size cannot change during a measurement")
     _apply(applied, "scanner", "raster", raster, lambda v: scanner.configure(*v))
+    emitting = []
     for role, key in LASERS:
         wanted = channels[key]
         if not devices.has_role(role):
@@ -55,9 +56,8 @@ def acquire_step(devices: Any, configuration: Configuration, z_slice: int, targe
                 raise Error(f"{configuration.name()!r} enables the {key} laser but the rig has no {role}")
             continue
         laser = devices.by_role(role)
-        if wanted["enabled"] and not laser.states.read("interlock"):  # checked every step: it may open any time
-            raise Error(f"{laser.name}: the interlock is open, the {key} laser cannot emit; close it and start() "
-                        "the measurement again to retry this step")
+        if wanted["enabled"]:
+            emitting.append((laser, key))
         _apply(applied, role, "power", wanted["power"], lambda v, d=laser: d.parameters.set("power", v))
         _apply(applied, role, "emission", wanted["enabled"], lambda v, d=laser: _switch_emission(d, v))
     if devices.has_role("shutter_wheel"):
@@ -69,9 +69,19 @@ def acquire_step(devices: Any, configuration: Configuration, z_slice: int, targe
         z = z_position(configuration, z_slice) if scan["axes"] == "xyz" else scan["z"]["offset"]
         _apply(applied, "stage", "z", z, lambda v: stage.move_to(z=v, wait=True))
     repetitions = scan["frame_repetitions"] * scan["line_repetitions"]
-    counter.acquire_frame(scanner, out=target)
+    # The interlocks are read while the first frame is counted (it may open any time; there the round trips
+    # cost the step nothing); an open one fails the step after that frame, which the retry then acquires again.
+    counter.acquire_frame(scanner, out=target, while_counting=lambda: _check_interlocks(emitting))
     for _ in range(repetitions - 1):
         target += counter.acquire_frame(scanner).astype(target.dtype, copy=False)
+
+
+def _check_interlocks(emitting: list[tuple[Any, str]]) -> None:
+    """Raise if the interlock of any laser that should emit is open."""
+    for laser, key in emitting:
+        if not laser.states.read("interlock"):
+            raise Error(f"{laser.name}: the interlock is open, the {key} laser cannot emit; close it and start() "
+                        "the measurement again to retry this step")
 
 
 def _switch_emission(laser: Any, on: bool) -> None:

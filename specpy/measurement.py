@@ -218,9 +218,13 @@ class Measurement:
         """Add a stack to a configuration under a name unique in the measurement; later renames stay unique."""
         with self._lock:
             stack._name = self._unique(stack.name() or name, self.stack_names())
-            stack._rename = lambda wanted, s=stack: self._unique(wanted, [o.name() for o in self._all_stacks() if o is not s])
+            stack._rename = self._renamed  # no reference from the stack to itself: a stack let go is freed at once
             configuration._stacks.append(stack)
         return stack
+
+    def _renamed(self, stack: Stack, wanted: str) -> str:
+        """The name `stack` gets for `wanted`: unique among the measurement's other stacks."""
+        return self._unique(wanted, [other.name() for other in self._all_stacks() if other is not stack])
 
     @staticmethod
     def _unique(name: str, taken: list[str]) -> str:

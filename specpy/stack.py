@@ -65,7 +65,7 @@ class Stack:
         self._loader: Callable[[], np.ndarray] | None = None
         self._lock = threading.Lock()
         # Set by a measurement that owns the stack: turns a wanted name into one unique there.
-        self._rename: Callable[[str], str] | None = None
+        self._rename: Callable[[Stack, str], str] | None = None  # (this stack, wanted) -> name; set by a measurement
 
     @classmethod
     def _lazy(cls, dtype: np.dtype, shape: list[int], loader: Callable[[], np.ndarray]) -> Stack:
@@ -121,7 +121,7 @@ class Stack:
     def set_name(self, name: str) -> None:
         """Set the stack's name; in a measurement, a name taken there gets a suffix ` [1]`, ` [2]`, ..."""
         name = _text(name, "stack name")
-        self._name = self._rename(name) if self._rename is not None else name
+        self._name = self._rename(self, name) if self._rename is not None else name
 
     def description(self) -> str:
         """The stack's description ('' by default)."""

@@ -177,6 +177,20 @@ def test_closing_frees_the_stacks_and_their_autosave_descriptors_at_once(app, me
         gc.enable()
 
 
+def test_a_new_run_frees_the_last_runs_stack_and_its_replaced_autosave_at_once(app, measurement):
+    """Each run replaces the stack and the autosave file (unlinked); the old ones must not wait for a gc."""
+    assert app.run(measurement) == 0
+    stack = weakref.ref(measurement.stack(0))
+    gc.disable()
+    try:
+        assert app.run(measurement) == 0
+        assert stack() is None and measurement.stack(0) is not None
+        with open("/proc/self/maps") as maps:
+            assert not [line for line in maps if line.rstrip().endswith("(deleted)") and ".obf" in line]
+    finally:
+        gc.enable()
+
+
 def test_close_stops_a_running_measurement(app, measurement):
     measurement.set_parameters("steps/time_points", 50)
     measurement.set_parameters("steps/interval", 0.05)

@@ -41,6 +41,24 @@ def test_acquire_frame_shapes_the_counts_and_fills_out_in_place(pair, sim):
         counter.acquire_frame(scanner, np.zeros((48, 32), np.uint32))
 
 
+def test_a_check_while_counting_runs_once_during_the_frame_and_fails_it_after_the_counts(pair, sim):
+    scanner, counter = pair
+    light_on(sim.world)
+    scanner.configure(32, 16, 50e-9, 50e-9, 0.0, 0.0, 1e-5)
+    states = []
+
+    def check():
+        states.append(scanner.states.read("scanning"))  # another instrument may be asked meanwhile
+        raise RuntimeError("interlock open")
+
+    out = np.zeros((16, 32), np.uint32)
+    with pytest.raises(RuntimeError, match="interlock open"):
+        counter.acquire_frame(scanner, out, while_counting=check)
+    assert len(states) == 1 and out.sum() > 0  # the counts were read before the check's error was raised
+    assert counter.acquire_frame(scanner).shape == (16, 32)  # still in step
+    assert counter.errors() == [] and scanner.errors() == []
+
+
 def test_counts_match_the_world_within_poisson_error(pair, sim):
     scanner, counter = pair
     light_on(sim.world)
