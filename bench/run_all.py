@@ -29,7 +29,7 @@ SCRIPTS: dict[str, tuple[list[str], list[str]]] = {
     "driver_io.py": (["--queries", "1000", "--blocks", "4"], ["--queries", "20", "--blocks", "2"]),
     "sim_frame.py": ([], []),
     "rig_frame.py": (["--repeats", "5", "--queries", "100"], ["--repeats", "1", "--queries", "5"]),
-    "acquisition.py": (["--frames", "100"], ["--frames", "1"]),
+    "acquisition.py": (["--frames", "100", "--rounds", "3"], ["--frames", "2", "--rounds", "1"]),
     "fit.py": (["--quick", "--repeats", "2"], ["--quick", "--repeats", "1", "--only", "spots"]),
     "targets.py": (["--products", "30", "--size", "256", "--rounds", "2"],
                    ["--products", "2", "--size", "32", "--rounds", "1"]),
