@@ -111,8 +111,9 @@ class PhotonCounter(ScpiInstrument):
                 try:
                     self._resync_if_needed()
                     if fmt == "ascii":
+                        transport.write("FETC?")
                         meanwhile(first, None, check)
-                        counts = np.array([int(v) for v in transport.query("FETC?").split(",") if v], np.int64)
+                        counts = np.array([int(v) for v in transport.read().split(",") if v], np.int64)
                     else:
                         target = out if direct else None
                         prepare = target if attempt == 0 else None
