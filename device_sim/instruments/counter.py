@@ -138,9 +138,10 @@ class Counter(ScpiDevice):
             raise CommandError("data_stale", f"no data (counter {self.state.lower()})")
         if self.collected < self.settings.samples:
             raise CommandError("data_stale", f"incomplete: {self.collected} of {self.settings.samples}")
-        self.wait_until(self.t_done)
         chunks = list(self.chunks)
         self._draw_undrawn(keep=chunks)  # this reply computes (and streams) its own bands
+        self._compute_while_scanning(chunks)
+        self.wait_until(self.t_done)
         if self.settings.format == "ASCII":
             for chunk in chunks:
                 chunk.complete()
@@ -148,6 +149,14 @@ class Counter(ScpiDevice):
         wire = WIRE_TYPES[self.settings.format]
         pieces = (to_wire(piece, wire) for chunk in chunks for piece in chunk.pieces())
         return Streamed(sum(chunk.size for chunk in chunks) * wire.itemsize, pieces)
+
+    def _compute_while_scanning(self, chunks: list[Chunk]) -> None:
+        """Compute bands until the scan ends (the photons were fixed at the trigger), so that a scan paced by the
+        simulated clock has its counts ready at its end, as a real counter would; what is left is computed as it
+        is sent."""
+        for chunk in chunks:
+            while not chunk.final and self.world.clock.now() < self.t_done:
+                chunk.advance()
 
     def _draw_undrawn(self, keep: list[Chunk] | None = None) -> None:
         """Compute the counts of earlier triggers not computed yet, up to the first of `keep`, so that the next random

@@ -34,7 +34,7 @@ class Chunk:
     def complete(self) -> None:
         """Compute every band not yet computed; a failure is kept for the readers and reported on stderr."""
         while not self.final:
-            self._compute()
+            self.advance()
         if self.error is not None:
             print(f"device_sim: computing the counts failed: {self.error!r}", file=sys.stderr)
 
@@ -43,14 +43,14 @@ class Chunk:
         done = 0
         while done < self.size:
             if self.ready <= done:
-                self._compute()
+                self.advance()
             if self.error is not None:
                 raise RuntimeError(f"computing the counts failed: {self.error!r}") from self.error
             ready = self.ready
             yield self.data[done:ready]
             done = ready
 
-    def _compute(self) -> None:
+    def advance(self) -> None:
         """Compute the next band, if any is left; a failure (or bands that end early) is recorded, not raised."""
         with self._turn:
             if self.final:

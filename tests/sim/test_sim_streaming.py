@@ -100,6 +100,24 @@ def test_a_fetch_asked_before_the_trigger_answers_when_the_frame_is_scanned(rig)
     np.testing.assert_array_equal(block_values(reply).reshape(RASTER.ny, RASTER.nx), twin.frame(RASTER, start))
 
 
+def test_a_fetch_during_a_scan_computes_the_counts_while_the_scan_runs(rig) -> None:
+    start_frame(rig)
+    counter, scanner = rig["counter"], rig["scanner"].server.port
+    assert raw_query(counter.server.port, b"INIT;*OPC?") == b"1\n"
+    with socket.create_connection(("127.0.0.1", counter.server.port), timeout=5) as waiting:
+        waiting.sendall(b"FETC?\n")
+        assert raw_query(scanner, b"INIT;SYST:ERR?") == b'0,"No error"\n'  # the clock stands still: mid-scan
+        deadline = time.monotonic() + 5
+        while not (counter.chunks and counter.chunks[0].final) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert counter.chunks[0].final  # every band computed before the scan's end ...
+        rig.world.clock.advance(RASTER.duration)  # ... which only now comes
+        reply = b""
+        while not reply.endswith(b"\n") or len(reply) < RASTER.nx * RASTER.ny * 4:
+            reply += waiting.recv(1 << 20)
+    assert block_values(reply).size == RASTER.nx * RASTER.ny
+
+
 def test_a_fetch_whose_client_hung_up_gives_up_without_leaving_an_error(rig) -> None:
     start_frame(rig)
     counter = rig["counter"]
