@@ -11,14 +11,19 @@ Usage: python bench/rig_frame.py [--repeats 10] [--queries 200] [--dwell 1e-6]
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import sys
-import time
-import tomllib
-from pathlib import Path
+import os
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # as in bench/acquisition.py: threaded BLAS made World.frame slower and erratic
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tomllib  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
