@@ -141,7 +141,7 @@ class PhotonCounter(ScpiInstrument):
 
     @staticmethod
     def _start(start: Callable[[], object] | None, transport: Transport) -> None:
-        """Run `start` (if any) with a FETC? owed or about to be asked; if it fails, hang up (see fetch)."""
+        """Run `start` (if any) with a FETC? owed; if it fails, hang up (see fetch)."""
         if start is None:
             return
         try:
