@@ -92,9 +92,20 @@ def _switch_emission(laser: Any, on: bool) -> None:
 
 
 def make_safe(devices: Any) -> None:
-    """Close the shutter and stop every laser's emission (after a run, on a pause or a fault)."""
+    """Stop every laser's emission, then close the shutter (after a run, on a pause or a fault).
+
+    Every part is attempted even if another fails (a jammed shutter must not leave a laser on); the first
+    failure is raised after.
+    """
+    actions = [lambda d=devices.by_role(role): d.states.set("emission", False) for role, _ in LASERS
+               if devices.has_role(role)]
     if devices.has_role("shutter_wheel"):
-        devices.by_role("shutter_wheel").close_shutter()
-    for role, _ in LASERS:
-        if devices.has_role(role):
-            devices.by_role(role).states.set("emission", False)
+        actions.append(devices.by_role("shutter_wheel").close_shutter)
+    failures = []
+    for action in actions:
+        try:
+            action()
+        except Exception as error:
+            failures.append(error)
+    if failures:
+        raise failures[0]

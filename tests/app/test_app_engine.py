@@ -163,6 +163,21 @@ def test_an_interlock_opening_mid_run_pauses(app, measurement):
     assert np.all(measurement.stack(0).data().reshape(3, -1).sum(axis=1) > 0)
 
 
+def test_a_jammed_shutter_still_leaves_the_lasers_off(app, measurement):
+    """Making safe switches the lasers off first and tries every part: a shutter that cannot move (its
+    controller faults) must not keep a laser emitting."""
+    wheel = app.rig().by_role("shutter_wheel")
+    inject(app, "shutter_wheel", "stuck_shutter", True)
+    try:
+        with pytest.raises(MeasurementFault, match="FAULT"):
+            app.run(measurement)  # the laser is switched on, then the shutter cannot open: the step fails
+        assert app.state("excitation_laser/emission") is False
+    finally:
+        inject(app, "shutter_wheel", "stuck_shutter", False)
+        wheel.clear_fault()
+    assert app.run(measurement) == 0
+
+
 def test_closing_frees_the_stacks_and_their_autosave_descriptors_at_once(app, measurement):
     """No reference cycle keeps a closed measurement's stacks (their data maps the autosave file) until a gc."""
     assert app.run(measurement) == 0
