@@ -101,6 +101,24 @@ def catch(call, *args):
         return error
 
 
+def run_past_steps(app, measurement, steps: int):
+    """Run `measurement` on a thread and return once `steps` steps have ended: (the thread, the list its outcome
+    goes to, the step hook to disconnect with `app.disconnect_end(hook, 1)`). The outcome is what `run` returned
+    or raised (see catch)."""
+    ended = threading.Semaphore(0)
+    app.connect_end(ended.release, 1)
+    outcome: list = []
+
+    def run() -> None:
+        outcome.append(catch(app.run, measurement))
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    for _ in range(steps):
+        assert ended.acquire(timeout=30)
+    return runner, outcome, ended.release
+
+
 N = 10_000
 
 

@@ -12,7 +12,7 @@ from specpy.remote.client import connect
 from specpy.remote.errors import ServiceLost, ServiceUnavailable, StaleHandle
 
 from ..app.test_app_process import LAB_SCRIPT as LOCAL_LAB_SCRIPT
-from .harness import REPO, Service, catch, eventually, free_port
+from .harness import REPO, Service, eventually, free_port, run_past_steps
 
 # The local suite's lab script, unchanged but for the host it names.
 LAB_SCRIPT = LOCAL_LAB_SCRIPT.replace("get_application()", 'get_application("localhost")')
@@ -50,13 +50,7 @@ def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_p
             m.set_parameters("", {"scan": {"x": {"length": 3.2e-6, "pixel_size": 100e-9},
                                            "y": {"length": 3.2e-6, "pixel_size": 100e-9}},
                                   "steps": {"time_points": 200, "interval": 0.05}})
-            steps = threading.Semaphore(0)
-            app.connect_end(steps.release, 1)
-            outcome = []
-            runner = threading.Thread(target=lambda: outcome.append(catch(app.run, m)))
-            runner.start()
-            for _ in range(3):
-                assert steps.acquire(timeout=30)
+            runner, outcome, hook = run_past_steps(app, m, 3)
             services[-1].kill()  # kill -9, mid-run
             runner.join(15)
             assert not runner.is_alive()
@@ -71,7 +65,7 @@ def test_kill_9_mid_step_gives_service_lost_and_a_restarted_service_serves(tmp_p
             fresh = app.create_measurement()
             fresh.set_parameters("steps/time_points", 2)
             assert app.run(fresh) == 0
-            app.disconnect_end(steps.release, 1)
+            app.disconnect_end(hook, 1)
         finally:
             app.close_connection()
     finally:

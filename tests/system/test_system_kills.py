@@ -11,7 +11,7 @@ import pytest
 from specpy import File
 from specpy.remote.errors import RequestTimeout, ServiceLost, ServiceUnavailable
 from specpy.targets import Database, incomplete_runs, upgrade_database
-from tests.remote.harness import catch, eventually
+from tests.remote.harness import eventually, run_past_steps
 
 from .harness import HEARTBEAT, LIVENESS, SMALL_FIELD
 
@@ -26,18 +26,12 @@ def test_kill_9_of_the_service_mid_step_is_service_lost_and_the_autosave_and_dat
     m.set_parameters("", SMALL_FIELD)
     m.set_parameters("", {"steps": {"time_points": 500, "interval": 0.02}})
     path = m.path()
-    steps = threading.Semaphore(0)
-    app.connect_end(steps.release, 1)
-    outcome = []
-    runner = threading.Thread(target=lambda: outcome.append(catch(app.run, m)))
-    runner.start()
-    for _ in range(5):
-        assert steps.acquire(timeout=30)
+    runner, outcome, hook = run_past_steps(app, m, 5)
     lab.services[-1].kill()  # kill -9, between or inside a step
     runner.join(HEARTBEAT * LIVENESS + 5)  # the broker declares the worker dead after LIVENESS heartbeats
     assert not runner.is_alive()
     assert isinstance(outcome[0], ServiceLost) and "was lost" in str(outcome[0])
-    app.disconnect_end(steps.release, 1)
+    app.disconnect_end(hook, 1)
 
     lab.start_service("--database", url)
     completed = eventually(lambda: app.open(path))  # the restarted service reads the killed one's autosave
