@@ -48,6 +48,7 @@ from specpy.application import Imspector  # noqa: E402
 from specpy.engine import BEGIN, STEP, Signals  # noqa: E402
 
 PIXEL = 50e-9
+EXCITATION = 0.05  # W: half the simulated laser's maximum, as the World baseline is lit (power fraction 0.5)
 
 
 def fast_clock_rig(time_scale: float) -> Path:
@@ -73,7 +74,7 @@ def engine_run_times(app: Imspector, frames: int, dwell: float) -> tuple[float, 
         measurement.set_parameters("", {
             "scan": {"x": {"length": 512 * PIXEL, "pixel_size": PIXEL}, "y": {"length": 512 * PIXEL, "pixel_size": PIXEL},
                      "dwell_time": dwell},
-            "channels": {"excitation": {"power": 0.05}}, "steps": {"time_points": 1}})
+            "channels": {"excitation": {"power": EXCITATION}}, "steps": {"time_points": 1}})
         times = []
         for points in (1, frames):
             measurement.set_parameters("steps/time_points", points)
@@ -134,7 +135,7 @@ def protocol_floor_time(rig: ConnectedRig, frames: int, dwell: float) -> float:
     laser, wheel = rig.by_role("excitation_laser"), rig.by_role("shutter_wheel")
     scanner.configure(512, 512, PIXEL, PIXEL, 0.0, 0.0, dwell)
     counter.parameters.set("", {"samples": 512 * 512, "format": "uint32", "trigger_source": "external"})
-    laser.parameters.set("power", 0.05)
+    laser.parameters.set("power", EXCITATION)
     laser.states.set("emission", True)
     laser.wait_until_emitting()
     wheel.open_shutter()
