@@ -170,7 +170,7 @@ class RemoteImspector:
         return self._events is not None and self._events.disconnect("end", flag, callback)
 
     def events(self) -> EventListener | None:
-        """The event thread (its `missed` and `hook_timeouts` counters), once a callback was connected."""
+        """The event thread (counters: `missed`, `hook_timeouts`, `resubscriptions`), once a callback was connected."""
         return self._events
 
     def _listener(self, callback: Callable[[], Any], flag: int) -> EventListener:

@@ -145,8 +145,8 @@ class Dispatcher:
         self.app.unobserve_signals(self.hooks.observe)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _publish(self, kind: str, event: dict[str, Any]) -> int:
-        return self.worker.publish(kind, event) if self.worker is not None else 0
+    def _publish(self, kind: str, event: dict[str, Any], with_last: bool = False) -> int:
+        return self.worker.publish(kind, event, with_last=with_last) if self.worker is not None else 0
 
     # --- the socket thread --------------------------------------------------------------------
 
@@ -230,10 +230,11 @@ class Dispatcher:
         return self.app.wait(measurement, min(max(float(timeout), 0.0), MAX_WAIT))
 
     def _sync_events(self, token: str) -> int:
-        """Publish a `sync` event carrying `token`: a new subscriber waits for it to know it is connected."""
+        """Publish a `sync` event carrying `token`: a new subscriber waits for it to know it is connected; it
+        also carries each topic's last sequence number, so a subscriber learns there what it has missed."""
         if not isinstance(token, str) or len(token) > 64:
             raise ProtocolError("a sync token is a str of at most 64 characters")
-        return self._publish("sync", {"token": token})
+        return self._publish("sync", {"token": token}, with_last=True)
 
     def status(self) -> dict[str, Any]:
         """What the service is doing: rig, measurements and their progress, uptime, counters."""

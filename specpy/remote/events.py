@@ -2,7 +2,9 @@
 
 Each event carries a per-topic sequence number from its publisher; a gap means this subscriber
 fell behind (or the broker dropped events at its high-water mark), and `missed` counts how many
-it lost. The thread also watches the broker's heartbeats and reconnects when the broker changes.
+it lost. A sync event also carries each topic's last number, so after `sync()` the count is exact
+even for a topic that has published nothing since. The thread also watches the broker's heartbeats
+and subscribes again when the broker changes or falls silent (`resubscriptions` counts those).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .connection import Connection
 from .errors import HookTimeout, RemoteError
 
 log = logging.getLogger(__name__)
+SYNC = "sync"  # the kind of the events that answer `sync_events`
 
 
 class EventListener:
@@ -42,6 +45,8 @@ class EventListener:
         self._thread = threading.Thread(target=self._run, name="specpy-events", daemon=True)
         self._sub: zmq.Socket | None = None
         self._broker: str | None = None
+        self._broker_changed = False
+        self.resubscriptions = 0
         self._heard = time.monotonic()
         self._heartbeat = 1.0
         self._thread.start()
@@ -106,22 +111,30 @@ class EventListener:
         if self._sub is not None:
             self.connection.forget(self._sub)
             self._sub = None
+            self.resubscriptions += 1
         endpoints = self.connection.call("endpoints", service=wire.BROKER_SERVICE, timeout=2.0)
         self._broker, self._heartbeat = endpoints["broker"], float(endpoints["heartbeat"])
         self._sub = self.connection.socket(zmq.SUB)
         self._sub.connect(self.connection.endpoint(endpoints["events_out"]))
         self._sub.subscribe(f"{self.connection.service}/".encode())
         self._sub.subscribe(BROKER_TOPIC)
-        self._heard = time.monotonic()
+        self._heard, self._broker_changed = time.monotonic(), False
 
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
                 if self._sub is not None and self._sub.poll(100, zmq.POLLIN):
                     self._receive(self._sub.recv_multipart())
+                    # anything received shows the broker's pipe works; and the time a callback took is
+                    # this thread's, not the broker's silence (its heartbeats may have been dropped meanwhile)
+                    self._heard = time.monotonic()
                     continue
                 # nothing queued: a broker silent for `liveness` heartbeats has gone (or restarted)
-                if self._sub is None or time.monotonic() - self._heard > self._heartbeat * self.liveness:
+                silence = time.monotonic() - self._heard
+                if self._sub is None or self._broker_changed or silence > self._heartbeat * self.liveness:
+                    if self._sub is not None:
+                        log.warning("events: %s; subscribing again", "a new broker" if self._broker_changed
+                                    else f"the broker was silent for {silence:.3g} s")
                     try:
                         self._subscribe()
                     except RemoteError as error:
@@ -144,33 +157,42 @@ class EventListener:
         if not isinstance(event, dict) or event.get("v") != wire.VERSION:
             return
         if topic == BROKER_TOPIC:
-            self._heard = time.monotonic()
-            if event.get("broker") != self._broker:
-                self._sub_restart()
+            self._broker_changed |= event.get("broker") != self._broker
             return
-        self._count(topic, event)
         kind = topic.decode(errors="replace").rpartition("/")[2]
+        self._count(topic, kind, event)
         if kind == "signal":
             self._signal(event)
-        elif kind == "sync" and event.get("token") in self._syncs:
+        elif kind == SYNC and event.get("token") in self._syncs:
             self._syncs[event["token"]].set()
         elif kind == "hook_timeout" and event.get("token") == self.token:
             self.hook_timeouts += 1
             log.warning("a blocking step hook took longer than its timeout: %s went on without it",
                         event.get("measurement", "the measurement"))
 
-    def _sub_restart(self) -> None:
-        self._heard = 0.0  # resubscribe on the next turn
+    def _count(self, topic: bytes, kind: str, event: dict[str, Any]) -> None:
+        """Count the events lost before this one on its topic and, from a sync's `last`, on the publisher's others.
 
-    def _count(self, topic: bytes, event: dict[str, Any]) -> None:
-        key, sequence = (topic, str(event.get("pub"))), event.get("seq")
-        if not isinstance(sequence, int):
-            return
+        Sync events themselves are not counted: each answers one client's call, which sends it again if lost."""
+        prefix = topic.rpartition(b"/")[0]
+        publisher, sequence = str(event.get("pub")), event.get("seq")
+        if isinstance(sequence, int) and kind != SYNC:
+            self._published_up_to((topic, publisher), sequence - 1)
+            self._last[(topic, publisher)] = sequence
+        last = event.get("last")
+        if isinstance(last, dict):
+            for other, number in last.items():
+                if isinstance(other, str) and other != SYNC and isinstance(number, int):
+                    self._published_up_to((prefix + b"/" + other.encode(), publisher), number)
+
+    def _published_up_to(self, key: tuple[bytes, str], number: int) -> None:
+        """Events 1..number were published on this (topic, publisher): count those after the last one seen here."""
         last = self._last.get(key)
-        if last is not None and sequence > last + 1:
-            self.missed += sequence - last - 1
-            log.warning("missed %d event(s) on %s", sequence - last - 1, topic.decode(errors="replace"))
-        self._last[key] = sequence
+        if last is not None and number > last:
+            self.missed += number - last
+            log.warning("missed %d event(s) on %s", number - last, key[0].decode(errors="replace"))
+        if last is None or number > last:
+            self._last[key] = number  # a topic first heard of in a sync: what came before was not ours to get
 
     def _signal(self, event: dict[str, Any]) -> None:
         key = (event.get("signal"), event.get("flag"))

@@ -47,7 +47,7 @@ class Worker:
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
         os.set_blocking(self._wake_write, False)
-        self._sequence: dict[bytes, int] = {}
+        self._sequence: dict[str, int] = {}  # the last sequence number published, by kind
         self._sequence_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -94,20 +94,20 @@ class Worker:
             self._outbox.put(("reply", client, rid, frames))
             self._wake()
 
-    def publish(self, kind: str, event: dict[str, Any]) -> int:
-        """Publish an event on topic `<service>/<kind>`; returns its sequence number on that topic."""
-        topic = f"{self.service}/{kind}".encode()
+    def publish(self, kind: str, event: dict[str, Any], *, with_last: bool = False) -> int:
+        """Publish an event on topic `<service>/<kind>`; returns its sequence number on that topic.
+
+        with_last: the event also carries `last`, the number of the last event published before it on each
+        of this publisher's topics, so a subscriber can count a loss at once (not at that topic's next event).
+        """
         with self._sequence_lock:
-            sequence = self._sequence[topic] = self._sequence.get(topic, 0) + 1
+            if with_last:
+                event = {**event, "last": dict(self._sequence)}
+            sequence = self._sequence[kind] = self._sequence.get(kind, 0) + 1
             payload = msgpack.packb({"v": wire.VERSION, "pub": self.instance, "seq": sequence, **event})
-            self._outbox.put(("event", topic, payload))
+            self._outbox.put(("event", f"{self.service}/{kind}".encode(), payload))
         self._wake()
         return sequence
-
-    def sequence(self, kind: str) -> int:
-        """The number of the last event published on `<service>/<kind>`."""
-        with self._sequence_lock:
-            return self._sequence.get(f"{self.service}/{kind}".encode(), 0)
 
     def _wake(self) -> None:
         try:

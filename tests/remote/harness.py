@@ -81,13 +81,13 @@ class Service:
         self.process.wait(30)
 
 
-def eventually(call, timeout: float = 30.0):
-    """Call until it stops raising ServiceUnavailable (a worker re-registering), bounded."""
+def eventually(call, timeout: float = 30.0, retry_on: tuple[type[Exception], ...] = (ServiceUnavailable,)):
+    """Call until it stops raising `retry_on` (by default: a worker re-registering), bounded."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return call()
-        except ServiceUnavailable:
+        except retry_on:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)

@@ -3,10 +3,12 @@
 import threading
 import time
 
+import msgpack
 import numpy as np
 import pytest
 
 from specpy.engine import MeasurementFault
+from specpy.remote import protocol as wire
 
 from tests.app.test_app_engine import (  # noqa: F401  (collected here, run with the remote fixtures)
     recorder,
@@ -134,7 +136,17 @@ def test_a_subscriber_that_falls_behind_learns_how_many_events_it_missed(app):
     listener = app.events() or app.connect_end(print, 0) or app.events()
     app.disconnect_end(print, 0)
     before = listener.missed
-    topic = b"imspector/signal"
-    listener._count(topic, {"pub": "p", "seq": 1})
-    listener._count(topic, {"pub": "p", "seq": 5})  # 2, 3 and 4 never arrived
-    assert listener.missed - before == 3
+
+    def arrives(kind: str, **event) -> int:  # what `missed` grew by when this event came in
+        missed = listener.missed
+        listener._receive([f"imspector/{kind}".encode(), msgpack.packb({"v": wire.VERSION, "pub": "p", **event})])
+        return listener.missed - missed
+
+    assert arrives("hook_timeout", seq=1) == 0
+    assert arrives("hook_timeout", seq=5) == 3  # 2, 3 and 4 never arrived
+    assert arrives("sync", seq=7, last={"hook_timeout": 5, "sync": 6}) == 0  # a lost sync is its caller's
+    assert arrives("sync", seq=9, last={"hook_timeout": 8, "signal": 40}) == 3  # the tail, lost with nothing after
+    assert arrives("signal", seq=42) == 1  # a topic first seen in a sync counts from there
+    assert arrives("sync", seq=10, last={"signal": "many", "hook_timeout": [9]}) == 0  # malformed: ignored
+    assert arrives("hook_timeout", seq=9) == 0
+    assert listener.missed - before == 7
