@@ -174,13 +174,13 @@ class EventListener:
         """Count the events lost before this one on its topic and, from a sync's `last`, on the publisher's others.
 
         Sync events themselves are not counted: each answers one client's call, which sends it again if lost."""
-        prefix = topic.rpartition(b"/")[0]
         publisher, sequence = str(event.get("pub")), event.get("seq")
         if isinstance(sequence, int) and kind != SYNC:
             self._published_up_to((topic, publisher), sequence - 1)
             self._last[(topic, publisher)] = sequence
         last = event.get("last")
         if isinstance(last, dict):
+            prefix = topic.rpartition(b"/")[0]
             for other, number in last.items():
                 if isinstance(other, str) and other != SYNC and isinstance(number, int):
                     self._published_up_to((prefix + b"/" + other.encode(), publisher), number)
